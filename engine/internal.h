@@ -1,0 +1,232 @@
+/*
+ * internal.h - declarations shared between the engine's source files. Never installed; plugins
+ * and applications never see it (they include only abi/).
+ *
+ * Ownership map of the engine (one subsystem per file):
+ *   core.c        status strings, version, logging
+ *   options.c     the key/value option model (defaults < file < env < cli)
+ *   plugin.c      plugin discovery (libltdl), negotiation, states; the host table
+ *   engine.c      loom_engine_* (options validation, plugin list, devices)
+ *   quants.c      type traits, fp16/bf16, reference (de)quantisation of every block type
+ *   gguf.c        GGUF v2/v3 reader and writer
+ *   safetensors.c safetensors reader (single and sharded) + Hugging Face config.json (json-c)
+ *   file.c        loom_file: one model-file abstraction over GGUF / safetensors / HF folders
+ *   tokenizer.c   SentencePiece-style and byte-level BPE tokenizers (PCRE2)
+ *   chat.c        chat templates
+ *   model.c       loom_model_* (file + architecture plugin + tokenizer)
+ *   exec.c        tensors, scratch arenas, op dispatch to backends with CPU fallback, placement
+ *   context.c     loom_context_*
+ *   sample.c      loom_sampler_*
+ *   generate.c    loom_generate
+ */
+#ifndef LOOM_ENGINE_INTERNAL_H
+#define LOOM_ENGINE_INTERNAL_H
+
+#include "loom.h"
+#include "loom_plugin.h"
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LOOM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LOOM_PRINTF(a, b)
+#endif
+
+/* ============================================================================================ */
+/* core.c                                                                                       */
+/* ============================================================================================ */
+
+/* Log through the application's callback. `who` may be NULL ("loom"). */
+void loom_log(int32_t level, const char *who, const char *fmt, ...) LOOM_PRINTF(3, 4);
+void loom_logv(int32_t level, const char *who, const char *fmt, va_list ap);
+/* snprintf into an error buffer (NULL or size 0 is fine); returns `status` for tail calls. */
+loom_status loom_err(char *buf, size_t size, loom_status status, const char *fmt, ...) LOOM_PRINTF(4, 5);
+/* Duplicate a string with malloc (NULL in -> NULL out). */
+char *loom_strdup(const char *s);
+/* Monotonic seconds. */
+double loom_now(void);
+
+/* ============================================================================================ */
+/* quants.c: data types                                                                         */
+/* ============================================================================================ */
+
+typedef struct loom_type_traits {
+    const char *name;     /* "f32", "q4_1", ... */
+    uint32_t block_size;  /* elements per block (1 for plain types) */
+    uint32_t block_bytes; /* bytes per block */
+    bool quantized;
+} loom_type_traits;
+
+/* Traits of a LOOM_TYPE_*, or NULL for an unknown type. */
+const loom_type_traits *loom_type_get_traits(uint32_t type);
+/* Bytes of a row of n elements (n must be a multiple of the block size; returns 0 otherwise). */
+uint64_t loom_type_row_bytes(uint32_t type, int64_t n);
+
+float loom_fp16_to_fp32(uint16_t h);
+uint16_t loom_fp32_to_fp16(float f); /* round to nearest even */
+float loom_bf16_to_fp32(uint16_t h);
+uint16_t loom_fp32_to_bf16(float f); /* round to nearest even */
+
+/* Reference conversions of n elements (n a multiple of the block size). */
+loom_status loom_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
+loom_status loom_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
+
+/* ============================================================================================ */
+/* file.c / gguf.c / safetensors.c: model files                                                 */
+/* ============================================================================================ */
+
+/* One metadata entry. Arrays of strings hold `const char *` NUL-terminated copies. */
+typedef struct loom_meta {
+    char *key;
+    uint32_t type; /* LOOM_META_* */
+    uint32_t elem_type; /* for arrays */
+    uint64_t count;     /* for arrays */
+    union {
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+        bool b;
+        char *str;
+        void *arr; /* count elements of elem_type (strings: char *[count]) */
+    } v;
+} loom_meta;
+
+typedef struct loom_file_tensor {
+    char *name;
+    uint32_t type; /* LOOM_TYPE_* */
+    uint32_t n_dims;
+    int64_t ne[4];       /* ne[0] innermost */
+    uint64_t size;       /* bytes */
+    uint64_t offset;     /* absolute offset in its file */
+    const void *data;    /* mapped data (zero copy), never NULL for an open file */
+} loom_file_tensor;
+
+typedef struct loom_file loom_file;
+
+/* Open a .gguf file, a .safetensors file, a sharded index .json or a Hugging Face folder.
+ * Everything is validated; on failure `err` names what is wrong and where (byte offset). */
+loom_status loom_file_open(const char *path, loom_file **out, char *err, size_t err_size);
+void loom_file_close(loom_file *file);
+/* "gguf" or "safetensors". */
+const char *loom_file_format(const loom_file *file);
+uint64_t loom_file_size(const loom_file *file);
+uint32_t loom_file_meta_count(const loom_file *file);
+const loom_meta *loom_file_meta_at(const loom_file *file, uint32_t index);
+const loom_meta *loom_file_meta_find(const loom_file *file, const char *key);
+uint32_t loom_file_tensor_count(const loom_file *file);
+const loom_file_tensor *loom_file_tensor_at(const loom_file *file, uint32_t index);
+const loom_file_tensor *loom_file_tensor_find(const loom_file *file, const char *name);
+
+/* GGUF writer: collect metadata and tensors, then write (alignment 32 unless set). */
+typedef struct loom_gguf_writer loom_gguf_writer;
+loom_status loom_gguf_writer_create(loom_gguf_writer **out);
+void loom_gguf_writer_free(loom_gguf_writer *w);
+loom_status loom_gguf_writer_set_meta(loom_gguf_writer *w, const loom_meta *entry); /* copied */
+/* Adds a tensor; `data` (size bytes) is copied. */
+loom_status loom_gguf_writer_add_tensor(loom_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                        const int64_t *ne, const void *data, uint64_t size);
+loom_status loom_gguf_writer_write(loom_gguf_writer *w, const char *path, char *err, size_t err_size);
+
+/* ============================================================================================ */
+/* plugin.c / engine.c                                                                          */
+/* ============================================================================================ */
+
+typedef struct loom_plugin_rec {
+    char *path;     /* as found */
+    char *realpath; /* resolved */
+    void *handle;   /* lt_dlhandle */
+    const loom_plugin_desc *desc;
+    void *state;    /* from desc->init */
+    uint32_t kind;
+    uint32_t state_code; /* LOOM_PLUGIN_* */
+    uint32_t abi_minor;  /* negotiated */
+    uint32_t n_devices;
+    char *name;
+    char reason[512];
+} loom_plugin_rec;
+
+struct loom_engine {
+    loom_options *options; /* effective options */
+    loom_plugin_rec *plugins;
+    uint32_t n_plugins;
+    char last_error[1024];
+};
+
+/* The host table handed to every plugin (static, process-wide). */
+const loom_host_api *loom_host_table(void);
+/* Discover and load plugins per the options into engine->plugins. */
+loom_status loom_plugins_load(loom_engine *engine, char *err, size_t err_size);
+void loom_plugins_unload(loom_engine *engine);
+/* Available plugin of `kind` named `name`, or NULL. */
+const loom_plugin_rec *loom_engine_find_plugin(const loom_engine *engine, uint32_t kind, const char *name);
+/* Record the engine's last error (printf-style); returns status. */
+loom_status loom_engine_set_error(loom_engine *engine, loom_status status, const char *fmt, ...) LOOM_PRINTF(3, 4);
+/* Integer option with default (parses the effective value). */
+int64_t loom_engine_option_int(const loom_engine *engine, const char *key, int64_t def);
+const char *loom_engine_option_str(const loom_engine *engine, const char *key, const char *def);
+
+/* options.c: keys the engine itself knows (NULL-terminated static table). */
+typedef struct loom_option_spec {
+    const char *key;
+    const char *default_value;
+    const char *help;
+} loom_option_spec;
+const loom_option_spec *loom_engine_option_specs(void);
+
+/* ============================================================================================ */
+/* exec.c: tensors, execution scopes, dispatch                                                  */
+/* ============================================================================================ */
+
+/* The engine's tensor. `view` describes where its bytes live now: device == -1 means host
+ * memory (a mapped weight or malloc'd scratch, view.data valid); otherwise index of the exec's
+ * device holding it. Views share `base`'s memory. */
+struct loom_tensor {
+    loom_tensor_view view;
+    uint32_t n_dims;
+    uint32_t flags; /* LOOM_TENSOR_* */
+    int32_t device;
+    int32_t reserved;
+    const char *name;         /* borrowed (weights: the model's name string) */
+    struct loom_tensor *base; /* for views, else NULL */
+    void *owner;              /* engine bookkeeping (exec or model) */
+};
+
+/* Wrap host memory (e.g. a mapped weight) as a tensor; `data` and `name` are borrowed and must
+ * outlive it. Free with loom_tensor_free_wrapped. */
+loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
+                                  const void *data, uint32_t flags, loom_tensor **out);
+void loom_tensor_free_wrapped(loom_tensor *tensor);
+
+/* An execution scope: the devices a context runs on (first = preferred, the CPU reference last
+ * as fallback), its persistent and scratch tensors, per-device copies of weights, placement
+ * statistics. `backend_spec` is a priority list such as "opencl,cpu" or "cpu". */
+loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint32_t n_threads, loom_exec **out,
+                             char *err, size_t err_size);
+void loom_exec_free(loom_exec *exec);
+/* Free scratch tensors (end of a forward pass). Persistent tensors stay. */
+void loom_exec_reset_scratch(loom_exec *exec);
+/* Text report: one line per (op, operand types, device) with counts. Borrowed. */
+const char *loom_exec_placement_report(loom_exec *exec);
+/* Name of the preferred device ("cpu", "opencl:0", ...). */
+const char *loom_exec_device_name(const loom_exec *exec);
+
+/* ============================================================================================ */
+/* model.c                                                                                      */
+/* ============================================================================================ */
+
+/* The model's file (borrowed). */
+const loom_file *loom_model_file(const loom_model *model);
+/* Architecture plugin table and its per-model state. */
+const loom_arch_api *loom_model_arch(const loom_model *model, void **arch_model);
+loom_engine *loom_model_engine(const loom_model *model);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOOM_ENGINE_INTERNAL_H */
