@@ -1,0 +1,50 @@
+/*
+ * cli.h - the `loom` command-line program. One file per command (cmd_<name>.c), each an
+ * application of the public API only (abi/loom.h).
+ */
+#ifndef LOOM_CLI_H
+#define LOOM_CLI_H
+
+#include "loom.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Every command: argv[0] is the command name. Returns the process exit code. */
+typedef int (*loom_cli_fn)(int argc, char **argv);
+
+/* Commands (defined weak in main.c's table so a command file can be absent in a build). */
+int loom_cmd_plugins(int argc, char **argv);
+int loom_cmd_config(int argc, char **argv);
+int loom_cmd_inspect(int argc, char **argv);
+int loom_cmd_tokenize(int argc, char **argv);
+int loom_cmd_run(int argc, char **argv);
+int loom_cmd_chat(int argc, char **argv);
+int loom_cmd_perplexity(int argc, char **argv);
+int loom_cmd_bench(int argc, char **argv);
+int loom_cmd_logits(int argc, char **argv);
+int loom_cmd_convert(int argc, char **argv);
+
+/* ---- shared helpers (common.c) ---- */
+
+/*
+ * Options shared by every command, parsed out of argv: -c/--config FILE, -o/--option KEY=VALUE,
+ * --backend NAME, -t/--threads N, --plugin-path PATH, -v/--verbose, -q/--quiet. Remaining
+ * arguments are compacted into argv; *argc is updated. Builds the option set
+ * (defaults < file < env < command line). Returns 0 or an exit code (2 = usage error).
+ */
+int loom_cli_common_options(int *argc, char **argv, loom_options **out);
+/* Create the engine from options, printing errors. Returns NULL on failure. */
+loom_engine *loom_cli_engine(const loom_options *options);
+/* Print "loom <cmd>: <message>" to stderr. */
+void loom_cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Write `s` as a JSON string literal (with quotes) to `f`. */
+void loom_cli_json_string(FILE *f, const char *s);
+/* Default model path: $LOOM_MODEL, else the cached SmolLM2 file, else NULL. */
+const char *loom_cli_default_model(void);
+
+#endif
