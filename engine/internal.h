@@ -224,6 +224,26 @@ const loom_file *loom_model_file(const loom_model *model);
 /* Architecture plugin table and its per-model state. */
 const loom_arch_api *loom_model_arch(const loom_model *model, void **arch_model);
 loom_engine *loom_model_engine(const loom_model *model);
+/* True for tokens that end a generation: EOS and the model's end-of-turn tokens. */
+bool loom_model_token_is_eog(const loom_model *model, int32_t token);
+/* The vocabulary size (the length of a row of logits), from the architecture plugin. */
+int64_t loom_model_n_vocab(const loom_model *model);
+
+/* Host-table functions on models (plugin.c puts them into loom_host_api). Borrowed results
+ * stay valid while the model lives. */
+loom_status loom_model_meta_get_int(const loom_model *model, const char *key, int64_t *out);
+loom_status loom_model_meta_get_float(const loom_model *model, const char *key, double *out);
+loom_status loom_model_meta_get_string(const loom_model *model, const char *key, const char **out);
+loom_status loom_model_meta_get_array(const loom_model *model, const char *key, uint32_t *elem_type,
+                                      uint64_t *count, const void **data);
+loom_status loom_model_tensor_find(const loom_model *model, const char *name, loom_tensor **out);
+
+/* ============================================================================================ */
+/* context.c                                                                                    */
+/* ============================================================================================ */
+
+/* The model a context runs (borrowed). */
+loom_model *loom_context_model(const loom_context *ctx);
 
 #ifdef __cplusplus
 }
