@@ -165,7 +165,10 @@ loom_status loom_engine_create(const loom_options *options, loom_engine **out, c
     }
     if (s == LOOM_OK) s = check_engine_values(e);
     if (s == LOOM_OK) {
-        loom_log_set_level(log_level_of(loom_engine_option_str(e, "log_level", "info")));
+        int32_t lsrc = LOOM_SOURCE_UNSET;
+        loom_options_get(e->options, "log_level", NULL, &lsrc);
+        if (lsrc != LOOM_SOURCE_DEFAULT) /* an application's own level stays unless configured */
+            loom_log_set_level(log_level_of(loom_engine_option_str(e, "log_level", "info")));
         e->plugins_loaded = true;
         s = loom_plugins_load(e, e->last_error, sizeof e->last_error);
         if (s != LOOM_OK) e->plugins_loaded = false;
