@@ -57,7 +57,8 @@ static loom_status check_engine_values(loom_engine *e) {
         const char *v = loom_engine_option_str(e, ints[i], "0");
         int64_t n;
         if (!parse_int(v, &n) || n < 0 || n > (int64_t)1 << 40)
-            return loom_engine_set_error(e, LOOM_ERR_CONFIG, "option %s: '%s' is not a non-negative integer", ints[i], v);
+            return loom_engine_set_error(e, LOOM_ERR_CONFIG, "option %s: '%s' is not a non-negative integer", ints[i],
+                                         v);
     }
     if (loom_engine_option_int(e, "batch_size", 1) < 1)
         return loom_engine_set_error(e, LOOM_ERR_CONFIG, "option batch_size must be at least 1");

@@ -85,7 +85,7 @@ loom_status loom_quantize_row(uint32_t type, const float *src, void *dst, int64_
 /* One metadata entry. Arrays of strings hold `const char *` NUL-terminated copies. */
 typedef struct loom_meta {
     char *key;
-    uint32_t type; /* LOOM_META_* */
+    uint32_t type;      /* LOOM_META_* */
     uint32_t elem_type; /* for arrays */
     uint64_t count;     /* for arrays */
     union {
@@ -102,10 +102,10 @@ typedef struct loom_file_tensor {
     char *name;
     uint32_t type; /* LOOM_TYPE_* */
     uint32_t n_dims;
-    int64_t ne[4];       /* ne[0] innermost */
-    uint64_t size;       /* bytes */
-    uint64_t offset;     /* absolute offset in its file */
-    const void *data;    /* mapped data (zero copy), never NULL for an open file */
+    int64_t ne[4];    /* ne[0] innermost */
+    uint64_t size;    /* bytes */
+    uint64_t offset;  /* absolute offset in its file */
+    const void *data; /* mapped data (zero copy), never NULL for an open file */
 } loom_file_tensor;
 
 typedef struct loom_file loom_file;
@@ -143,7 +143,7 @@ typedef struct loom_plugin_rec {
     char *realpath; /* resolved */
     void *handle;   /* lt_dlhandle */
     const loom_plugin_desc *desc;
-    void *state;    /* from desc->init */
+    void *state; /* from desc->init */
     uint32_t kind;
     uint32_t state_code; /* LOOM_PLUGIN_* */
     uint32_t abi_minor;  /* negotiated */
@@ -226,8 +226,8 @@ struct loom_tensor {
 
 /* Wrap host memory (e.g. a mapped weight) as a tensor; `data` and `name` are borrowed and must
  * outlive it. Free with loom_tensor_free_wrapped. */
-loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                                  const void *data, uint32_t flags, loom_tensor **out);
+loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne, const void *data,
+                                  uint32_t flags, loom_tensor **out);
 void loom_tensor_free_wrapped(loom_tensor *tensor);
 
 /* An execution scope: the devices a context runs on (first = preferred, the CPU reference last

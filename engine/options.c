@@ -72,8 +72,10 @@ static int64_t find(const loom_options *o, const char *key) {
         int64_t mid = (lo + hi) / 2;
         int c = strcmp(o->entries[mid].key, key);
         if (c == 0) return mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return -lo - 1;
 }
@@ -149,9 +151,11 @@ loom_status loom_options_at(const loom_options *o, uint32_t index, const char **
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
@@ -203,7 +207,8 @@ loom_status loom_options_load_file(loom_options *o, const char *path) {
             value++;
         }
         char full[512];
-        int n = section[0] ? snprintf(full, sizeof full, "%s.%s", section, key) : snprintf(full, sizeof full, "%s", key);
+        int n =
+            section[0] ? snprintf(full, sizeof full, "%s.%s", section, key) : snprintf(full, sizeof full, "%s", key);
         if (n < 0 || (size_t)n >= sizeof full) {
             st = loom_err(o->last_error, sizeof o->last_error, LOOM_ERR_CONFIG, "%s:%u: key too long", path, lineno);
             break;

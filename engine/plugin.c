@@ -98,7 +98,8 @@ static loom_status path_list_add(path_list *l, const char *path) {
 }
 
 static void path_list_free(path_list *l) {
-    for (size_t i = 0; i < l->count; i++) free(l->items[i]);
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
     free(l->items);
 }
 
@@ -130,7 +131,8 @@ static loom_status add_location(path_list *files, const char *location, bool exp
     }
     closedir(d);
     if (found.count) qsort(found.items, found.count, sizeof *found.items, cmp_str);
-    for (size_t i = 0; s == LOOM_OK && i < found.count; i++) s = path_list_add(files, found.items[i]);
+    for (size_t i = 0; s == LOOM_OK && i < found.count; i++)
+        s = path_list_add(files, found.items[i]);
     path_list_free(&found);
     return s;
 }
@@ -163,11 +165,14 @@ static bool in_list(const char *csv, const char *name) {
     if (!csv || !*csv) return false;
     size_t n = strlen(name);
     for (const char *p = csv; *p;) {
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
         const char *e = p;
-        while (*e && *e != ',') e++;
+        while (*e && *e != ',')
+            e++;
         const char *t = e;
-        while (t > p && t[-1] == ' ') t--;
+        while (t > p && t[-1] == ' ')
+            t--;
         if ((size_t)(t - p) == n && !strncmp(p, name, n)) return true;
         p = e;
     }
@@ -284,8 +289,9 @@ static void load_one(loom_engine *engine, loom_plugin_rec *p) {
         return;
     }
     if (d->abi_major != LOOM_ABI_MAJOR) {
-        set_reason(p, LOOM_PLUGIN_REJECTED, "built for plugin ABI %u.%u; this host speaks ABI %d.%d (majors must match)",
-                   d->abi_major, d->abi_minor, LOOM_ABI_MAJOR, LOOM_ABI_MINOR);
+        set_reason(p, LOOM_PLUGIN_REJECTED,
+                   "built for plugin ABI %u.%u; this host speaks ABI %d.%d (majors must match)", d->abi_major,
+                   d->abi_minor, LOOM_ABI_MAJOR, LOOM_ABI_MINOR);
         close_handle(p);
         return;
     }
@@ -326,8 +332,8 @@ static void load_one(loom_engine *engine, loom_plugin_rec *p) {
     const char *enable = loom_engine_option_str(engine, "plugins.enable", "");
     const char *disable = loom_engine_option_str(engine, "plugins.disable", "");
     if ((*enable && !in_list(enable, d->name)) || in_list(disable, d->name)) {
-        set_reason(p, LOOM_PLUGIN_REJECTED, "disabled by option %s", in_list(disable, d->name) ? "plugins.disable"
-                                                                                                 : "plugins.enable");
+        set_reason(p, LOOM_PLUGIN_REJECTED, "disabled by option %s",
+                   in_list(disable, d->name) ? "plugins.disable" : "plugins.enable");
         close_handle(p);
         return;
     }
@@ -409,7 +415,8 @@ static loom_status plugins_load_locked(loom_engine *engine, char *err, size_t er
         char real[PATH_MAX];
         const char *rp = realpath(files.items[i], real) ? real : files.items[i];
         bool seen = false;
-        for (uint32_t j = 0; j < engine->n_plugins && !seen; j++) seen = !strcmp(engine->plugins[j].realpath, rp);
+        for (uint32_t j = 0; j < engine->n_plugins && !seen; j++)
+            seen = !strcmp(engine->plugins[j].realpath, rp);
         if (seen) continue; /* the same file reached twice: not a second plugin */
         loom_plugin_rec *p = &engine->plugins[engine->n_plugins];
         p->path = loom_strdup(files.items[i]);
@@ -424,7 +431,8 @@ static loom_status plugins_load_locked(loom_engine *engine, char *err, size_t er
         engine->n_plugins++;
         load_one(engine, p);
         if (p->state_code != LOOM_PLUGIN_AVAILABLE) {
-            loom_log(p->state_code == LOOM_PLUGIN_REJECTED && is_plugin_file_name(strrchr(p->path, '/') ? strrchr(p->path, '/') + 1 : p->path)
+            loom_log(p->state_code == LOOM_PLUGIN_REJECTED &&
+                             is_plugin_file_name(strrchr(p->path, '/') ? strrchr(p->path, '/') + 1 : p->path)
                          ? LOOM_LOG_WARN
                          : LOOM_LOG_DEBUG,
                      NULL, "plugin %s: %s: %s", p->path,

@@ -16,8 +16,10 @@ int loom_cmd_config(int argc, char **argv) {
     if (rc) return rc;
     bool json = false, print = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = print = true;
-        else if (!strcmp(argv[i], "--print")) print = true;
+        if (!strcmp(argv[i], "--json"))
+            json = print = true;
+        else if (!strcmp(argv[i], "--print"))
+            print = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: loom config --print [--json] [-c FILE] [-o KEY=VALUE ...]\n"
                    "Prints every effective option and where it came from\n"

@@ -7,10 +7,10 @@
 #include <string.h>
 
 static const char *kind_str(uint32_t k) {
-    return k == LOOM_PLUGIN_KIND_BACKEND ? "backend"
+    return k == LOOM_PLUGIN_KIND_BACKEND        ? "backend"
            : k == LOOM_PLUGIN_KIND_ARCHITECTURE ? "architecture"
-           : k == LOOM_PLUGIN_KIND_QUANTIZER ? "quantizer"
-                                             : "-";
+           : k == LOOM_PLUGIN_KIND_QUANTIZER    ? "quantizer"
+                                                : "-";
 }
 
 static const char *state_str(uint32_t s) {
@@ -74,7 +74,8 @@ int loom_cmd_plugins(int argc, char **argv) {
     if (rc) return rc;
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = true;
+        if (!strcmp(argv[i], "--json"))
+            json = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: loom plugins [--json] [common options]\n"
                    "Lists every plugin found (explicit paths, LOOM_PLUGIN_PATH or the default folders)\n"
@@ -90,8 +91,10 @@ int loom_cmd_plugins(int argc, char **argv) {
     loom_engine *e = loom_cli_engine(o);
     loom_options_free(o);
     if (!e) return 1;
-    if (json) print_json(e);
-    else print_text(e);
+    if (json)
+        print_json(e);
+    else
+        print_text(e);
     loom_engine_free(e);
     return 0;
 }

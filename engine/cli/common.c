@@ -27,8 +27,10 @@ void loom_cli_json_string(FILE *f, const char *s) {
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-            else fputc(*p, f);
+            if (*p < 0x20)
+                fprintf(f, "\\u%04x", *p);
+            else
+                fputc(*p, f);
         }
     }
     fputc('"', f);
@@ -117,9 +119,12 @@ const char *loom_cli_default_model(void) {
     if (env && *env) return env;
     const char *dir = getenv("LOOM_CACHE_DIR");
     const char *home = getenv("HOME");
-    if (dir && *dir) snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
-    else if (home && *home) snprintf(path, sizeof path, "%s/.cache/loom/SmolLM2-135M-Instruct.Q4_1.gguf", home);
-    else return NULL;
+    if (dir && *dir)
+        snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dir);
+    else if (home && *home)
+        snprintf(path, sizeof path, "%s/.cache/loom/SmolLM2-135M-Instruct.Q4_1.gguf", home);
+    else
+        return NULL;
     struct stat st;
     return stat(path, &st) == 0 ? path : NULL;
 }

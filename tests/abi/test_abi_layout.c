@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #define PIN(type, member, off) static_assert(offsetof(type, member) == (off), #type "." #member " moved")
-#define SIZE(type, size) static_assert(sizeof(type) == (size), "sizeof(" #type ") changed")
+#define SIZE(type, size)       static_assert(sizeof(type) == (size), "sizeof(" #type ") changed")
 
 /* loom_types.h */
 PIN(loom_option_def, struct_size, 0);

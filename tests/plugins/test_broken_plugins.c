@@ -13,14 +13,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fputc('\n', stderr);                                                                             \
-            failures++;                                                                                      \
-        }                                                                                                    \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                            \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+            failures++;                                                                                                \
+        }                                                                                                              \
     } while (0)
 
 static int find_by_file(const loom_engine *e, const char *file_part, loom_plugin_info *out) {
@@ -43,8 +43,10 @@ static void expect(const loom_engine *e, const char *file_part, uint32_t state, 
     CHECK(hits == 1, "%s: found %d times", file_part, hits);
     if (hits != 1) return;
     CHECK(p.state == state, "%s: state %u, want %u (reason: %s)", file_part, p.state, state, p.reason);
-    if (reason_part) CHECK(strstr(p.reason, reason_part) != NULL, "%s: reason '%s' lacks '%s'", file_part, p.reason, reason_part);
-    else CHECK(p.reason[0] == '\0', "%s: unexpected reason '%s'", file_part, p.reason);
+    if (reason_part)
+        CHECK(strstr(p.reason, reason_part) != NULL, "%s: reason '%s' lacks '%s'", file_part, p.reason, reason_part);
+    else
+        CHECK(p.reason[0] == '\0', "%s: unexpected reason '%s'", file_part, p.reason);
     printf("  %-28s state=%u reason=%s\n", file_part, p.state, p.reason);
 }
 
@@ -148,7 +150,8 @@ int main(void) {
         loom_engine_free(e);
     }
     /* Engines can come and go repeatedly (no leak, no stale libltdl state). */
-    for (int i = 0; i < 3; i++) loom_engine_free(make_engine(NULL, NULL, LOOM_OK));
+    for (int i = 0; i < 3; i++)
+        loom_engine_free(make_engine(NULL, NULL, LOOM_OK));
 
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;
