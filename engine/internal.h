@@ -257,14 +257,6 @@ bool loom_model_token_is_eog(const loom_model *model, int32_t token);
 /* The vocabulary size (the length of a row of logits), from the architecture plugin. */
 int64_t loom_model_n_vocab(const loom_model *model);
 
-/* Host-table functions on models (plugin.c puts them into loom_host_api). Borrowed results
- * stay valid while the model lives. */
-loom_status loom_model_meta_get_int(const loom_model *model, const char *key, int64_t *out);
-loom_status loom_model_meta_get_float(const loom_model *model, const char *key, double *out);
-loom_status loom_model_meta_get_string(const loom_model *model, const char *key, const char **out);
-loom_status loom_model_meta_get_array(const loom_model *model, const char *key, uint32_t *elem_type,
-                                      uint64_t *count, const void **data);
-loom_status loom_model_tensor_find(const loom_model *model, const char *name, loom_tensor **out);
 
 /* ============================================================================================ */
 /* context.c                                                                                    */
