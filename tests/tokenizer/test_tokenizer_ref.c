@@ -295,6 +295,88 @@ static void free_variant(built_vocab *b) {
     free(b->digits);
 }
 
+/* SmolLM2's GGUF vocabulary written out as a Hugging Face tokenizer.json + tokenizer_config.json
+ * (the layout of the model's published files: BPE, Split(\p{N}) + ByteLevel, 17 special added
+ * tokens). Returns the tokenizer.json path or NULL. */
+static const char *write_hf_json(const loom_file *file, char *dir, size_t dir_size) {
+    snprintf(dir, dir_size, "/tmp/loom-tok-hf-XXXXXX");
+    if (!mkdtemp(dir)) return NULL;
+    const loom_meta *tk = loom_file_meta_find(file, "tokenizer.ggml.tokens");
+    const loom_meta *ty = loom_file_meta_find(file, "tokenizer.ggml.token_type");
+    const loom_meta *mg = loom_file_meta_find(file, "tokenizer.ggml.merges");
+    const char *tmpl = NULL;
+    loom_file_meta_string(file, "tokenizer.chat_template", &tmpl);
+    if (!tk || !ty || !mg) return NULL;
+    const char *const *toks = tk->v.arr;
+    const int32_t *types = ty->v.arr;
+    json_object *root = json_object_new_object(), *model = json_object_new_object();
+    json_object *vocab = json_object_new_object(), *merges = json_object_new_array();
+    json_object *added = json_object_new_array();
+    for (uint64_t i = 0; i < tk->count; i++) {
+        json_object_object_add(vocab, toks[i], json_object_new_int((int32_t)i));
+        if (types[i] == 3) {
+            json_object *a = json_object_new_object();
+            json_object_object_add(a, "id", json_object_new_int((int32_t)i));
+            json_object_object_add(a, "content", json_object_new_string(toks[i]));
+            json_object_object_add(a, "single_word", json_object_new_boolean(0));
+            json_object_object_add(a, "lstrip", json_object_new_boolean(0));
+            json_object_object_add(a, "rstrip", json_object_new_boolean(0));
+            json_object_object_add(a, "normalized", json_object_new_boolean(0));
+            json_object_object_add(a, "special", json_object_new_boolean(1));
+            json_object_array_add(added, a);
+        }
+    }
+    for (uint64_t i = 0; i < mg->count; i++)
+        json_object_array_add(merges, json_object_new_string(((const char *const *)mg->v.arr)[i]));
+    json_object_object_add(model, "type", json_object_new_string("BPE"));
+    json_object_object_add(model, "vocab", vocab);
+    json_object_object_add(model, "merges", merges);
+    json_object *pre = json_object_new_object(), *list = json_object_new_array();
+    json_object *split = json_object_new_object(), *pat = json_object_new_object(), *bl = json_object_new_object();
+    json_object_object_add(pat, "Regex", json_object_new_string("\\p{N}"));
+    json_object_object_add(split, "type", json_object_new_string("Split"));
+    json_object_object_add(split, "pattern", pat);
+    json_object_object_add(split, "behavior", json_object_new_string("Isolated"));
+    json_object_object_add(split, "invert", json_object_new_boolean(0));
+    json_object_object_add(bl, "type", json_object_new_string("ByteLevel"));
+    json_object_object_add(bl, "add_prefix_space", json_object_new_boolean(0));
+    json_object_object_add(bl, "trim_offsets", json_object_new_boolean(1));
+    json_object_object_add(bl, "use_regex", json_object_new_boolean(1));
+    json_object_array_add(list, split);
+    json_object_array_add(list, bl);
+    json_object_object_add(pre, "type", json_object_new_string("Sequence"));
+    json_object_object_add(pre, "pretokenizers", list);
+    json_object_object_add(root, "version", json_object_new_string("1.0"));
+    json_object_object_add(root, "added_tokens", added);
+    json_object_object_add(root, "normalizer", NULL);
+    json_object_object_add(root, "pre_tokenizer", pre);
+    json_object_object_add(root, "model", model);
+    static char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    int rc = json_object_to_file_ext(path, root, JSON_C_TO_STRING_PLAIN);
+    json_object_put(root);
+    json_object *cfg = json_object_new_object();
+    json_object_object_add(cfg, "bos_token", json_object_new_string("<|im_start|>"));
+    json_object_object_add(cfg, "eos_token", json_object_new_string("<|im_end|>"));
+    json_object_object_add(cfg, "pad_token", json_object_new_string("<|im_end|>"));
+    json_object_object_add(cfg, "add_bos_token", json_object_new_boolean(0));
+    if (tmpl) json_object_object_add(cfg, "chat_template", json_object_new_string(tmpl));
+    char cpath[4200];
+    snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir);
+    rc |= json_object_to_file_ext(cpath, cfg, JSON_C_TO_STRING_PLAIN);
+    json_object_put(cfg);
+    return rc == 0 ? path : NULL;
+}
+
+static void remove_hf_dir(const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s smollm2|spm|hf FIXDIR WIKI | pre NAME FIXDIR WIKI\n", argv[0]);
@@ -330,6 +412,23 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(mode, "smollm2")) {
             tok = open_tok(model);
+            fix = "smollm2.fix", facts = "smollm2";
+        } else if (!strcmp(mode, "hf")) {
+            loom_file *file = NULL;
+            char err[512] = "", dir[256];
+            CHECK_MSG(loom_file_open(model, &file, err, sizeof err) == LOOM_OK, "%s", err);
+            const char *json = file ? write_hf_json(file, dir, sizeof dir) : NULL;
+            CHECK_MSG(json != NULL, "could not write tokenizer.json");
+            if (json) {
+                loom_status st = loom_tokenizer_create_from_hf_json(json, &tok, err, sizeof err);
+                CHECK_MSG(st == LOOM_OK, "%s", err);
+                if (tok) {
+                    CHECK(!strcmp(loom_tokenizer_pre(tok), "smollm"));
+                    CHECK(loom_tokenizer_chat_template(tok) != NULL);
+                }
+                remove_hf_dir(dir);
+            }
+            loom_file_close(file);
             fix = "smollm2.fix", facts = "smollm2";
         } else if (pre) {
             loom_file *file = NULL;
