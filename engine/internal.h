@@ -277,8 +277,9 @@ float loom_tokenizer_token_score(const loom_tokenizer *tok, int32_t token);
 /* chat.c: render a conversation with a chat template. The family (ChatML, Llama-2 [INST],
  * Llama-3, ...) is recognised from the Jinja text; no Jinja is interpreted. `template_text`
  * NULL means ChatML. bos/eos are the token texts (may be NULL: ""). Unknown templates give
- * LOOM_ERR_UNSUPPORTED with a message naming the template. The output is NUL-terminated when
- * there is room; on LOOM_ERR_BUFFER_TOO_SMALL *len holds the needed length (without NUL). */
+ * LOOM_ERR_UNSUPPORTED with a message naming the template. The output is NUL-terminated; when
+ * len + 1 > cap the result is LOOM_ERR_BUFFER_TOO_SMALL and *len holds the length needed
+ * (without the NUL). */
 loom_status loom_chat_apply(const char *template_text, const char *bos, const char *eos, const loom_chat_message *msgs,
                             size_t n, bool add_assistant, char *buf, size_t cap, size_t *len, char *err,
                             size_t err_size);

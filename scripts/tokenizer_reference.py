@@ -33,6 +33,8 @@ import tarfile
 import tempfile
 
 import gguf
+import jinja2
+import jinja2.sandbox
 import llama_cpp
 import numpy as np
 
@@ -293,6 +295,57 @@ def build_pre_variant(meta, path, pre):
 
 
 # ---------------------------------------------------------------------------------------------
+# Chat templates, rendered by Jinja the way Hugging Face's apply_chat_template does
+# (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks, raise_exception).
+# ---------------------------------------------------------------------------------------------
+TEMPLATES = {
+    # Meta's Llama-2 chat template (tokenizer_config.json of meta-llama/Llama-2-7b-chat-hf).
+    "llama2": "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}",
+    # Meta's Llama-3 instruct template (Meta-Llama-3-8B-Instruct).
+    "llama3": "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+    # Qwen2-Instruct's ChatML with a default system message.
+    "qwen2": "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    # Plain ChatML.
+    "chatml": "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+}
+CONVERSATIONS = [
+    [("user", "Hello!")],
+    [("system", "You are terse."), ("user", "What is 2+2?")],
+    [("system", "  Be kind.\n"), ("user", "\n Hi there  "), ("assistant", " Hello! \n"), ("user", "Tell me a joke.")],
+    [("user", "One"), ("assistant", "Two"), ("user", "Three")],
+    [("user", "a"), ("user", "b")],
+    [("assistant", "I start.")],
+    [("user", "unicode: caf\u00e9 \u65e5\u672c \U0001f642")],
+]
+
+
+def chat_cases(smollm2_template):
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(msg):
+        raise jinja2.exceptions.TemplateError(msg)
+
+    env.globals["raise_exception"] = raise_exception
+    templates = dict(TEMPLATES)
+    templates["smollm2"] = smollm2_template
+    cases = []
+    for name, text in sorted(templates.items()):
+        tmpl = env.from_string(text)
+        bos, eos = ("<s>", "</s>") if name == "llama2" else ("<|begin_of_text|>", "<|eot_id|>") if name == "llama3" \
+            else ("<|im_start|>", "<|im_end|>")
+        for conv in CONVERSATIONS:
+            for gen in (False, True):
+                msgs = [{"role": r, "content": c} for r, c in conv]
+                try:
+                    out = tmpl.render(messages=msgs, add_generation_prompt=gen, bos_token=bos, eos_token=eos)
+                except jinja2.exceptions.TemplateError:
+                    out = None
+                cases.append({"name": name, "template": text, "bos": bos, "eos": eos, "messages": conv,
+                              "add_generation_prompt": gen, "expected": out})
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
 def full_fixture(llm, raw, n_vocab):
     size = 2 if n_vocab <= 65536 else 4
     fw = FixWriter()
@@ -362,11 +415,13 @@ def main():
             del llm
 
     files["facts.json"] = (json.dumps(fact, indent=1) + "\n").encode()
+    files["chat.json"] = (json.dumps(chat_cases(meta["tokenizer.chat_template"][1]), indent=1) + "\n").encode()
     sha = lambda b: hashlib.sha256(b).hexdigest()
     readme = f"""# Tokenizer fixtures (generated; do not edit)
 
 Written by scripts/tokenizer_reference.py with llama-cpp-python {llama_cpp.__version__} (llama.cpp's
-tokenizer) and gguf-py {getattr(gguf, '__version__', '?')}.
+tokenizer), gguf-py and Jinja2 {jinja2.__version__} (chat templates, rendered as Hugging Face
+renders them).
 
 - model: {os.path.basename(args.model)} sha256 {sha(open(args.model, 'rb').read())}
 - wikitext: wiki.test.raw sha256 {sha(raw)} ({len(raw)} bytes, {len(wiki_lines(raw))} lines)
