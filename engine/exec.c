@@ -62,6 +62,9 @@ typedef struct exec_device {
 
 typedef struct weight_entry {
     const loom_tensor *root; /* NULL = empty slot */
+    const void *data;        /* root's host data and shape when uploaded (a stale entry is replaced) */
+    uint32_t type;
+    int64_t ne[LOOM_MAX_DIMS];
     int32_t device;
     void *buffer; /* device copy (non-host devices), or NULL */
     void *extra;  /* from weight_prepare, or NULL */
@@ -561,9 +564,16 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
     *entry = NULL;
     if (d->host_memory && !d->api->weight_prepare) return LOOM_OK;
     weight_entry *e = weight_find(exec, root, di);
-    if (e) {
+    if (e && e->data == root->view.data && e->type == root->view.type &&
+        !memcmp(e->ne, root->view.ne, sizeof e->ne)) {
         *entry = e;
         return LOOM_OK;
+    }
+    if (e) { /* the tensor struct was reused for another weight: drop the old copy */
+        if (e->extra && d->api->weight_release) d->api->weight_release(d->dev, e->extra);
+        if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
+        e->extra = NULL;
+        e->buffer = NULL;
     }
     loom_tensor_view v = root->view;
     void *buffer = NULL;
@@ -596,7 +606,7 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
                              device_error(d, st));
         }
     }
-    e = weight_insert(exec, root, di);
+    if (!e) e = weight_insert(exec, root, di);
     if (!e) {
         if (extra && d->api->weight_release) d->api->weight_release(d->dev, extra);
         if (buffer) d->api->buffer_free(d->dev, buffer);
@@ -604,6 +614,9 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
     }
     e->buffer = buffer;
     e->extra = extra;
+    e->data = root->view.data;
+    e->type = root->view.type;
+    memcpy(e->ne, root->view.ne, sizeof e->ne);
     *entry = e;
     return LOOM_OK;
 }
@@ -1082,7 +1095,7 @@ void loom_exec_reset_scratch(loom_exec *exec) {
     exec->n_scratch = 0;
 }
 
-void loom_exec_free(loom_exec *exec) {
+void loom_exec_release_weights(loom_exec *exec) {
     if (!exec) return;
     sync_all(exec);
     for (uint32_t i = 0; i < exec->cap_weights; i++) {
@@ -1093,6 +1106,13 @@ void loom_exec_free(loom_exec *exec) {
         if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
     }
     free(exec->weights);
+    exec->weights = NULL;
+    exec->n_weights = exec->cap_weights = 0;
+}
+
+void loom_exec_free(loom_exec *exec) {
+    if (!exec) return;
+    loom_exec_release_weights(exec);
     for (uint32_t i = 0; i < exec->n_persist; i++) {
         exec_device *d = &exec->devices[exec->persist[i].device];
         d->api->buffer_free(d->dev, exec->persist[i].buffer);

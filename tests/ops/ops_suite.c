@@ -1080,6 +1080,7 @@ loom_status th_case_run(loom_exec *exec, const th_case *c, double *out) {
         free(bytes);
     }
     loom_exec_reset_scratch(exec);
+    loom_exec_release_weights(exec); /* the wrapped weights die now */
     for (uint32_t i = 0; i <= LOOM_MAX_SRC; i++) loom_tensor_free_wrapped(wrapped[i]);
     return st;
 }

@@ -173,6 +173,7 @@ static void literal_checks(loom_exec *exec) {
         float wantrow[32];
         for (int j = 0; j < 32; j++) wantrow[j] = (float)((j < 16 ? j : 15 - (j - 16)) - 8) * 0.5f;
         expect_values(exec, row, wantrow, 32, 0, "q4_0 literal row");
+        loom_exec_release_weights(exec);
         loom_tensor_free_wrapped(w);
     }
     /* attention with a single visible key returns that key's value row */
@@ -246,6 +247,7 @@ static void fixture_checks(loom_exec *exec) {
         free(x);
         free(got);
         loom_exec_reset_scratch(exec);
+        loom_exec_release_weights(exec);
         loom_tensor_free_wrapped(w);
         free(raw);
         free(vals);
