@@ -1008,6 +1008,82 @@ static void cases_misc(case_list *l) {
     c->rtol = 1e-5;
 }
 
+/* Cases large enough to be split across threads (and to keep parallel backends honest). */
+static void cases_large(case_list *l) {
+    th_case *c;
+    for (int w = 0; w < 3; w++) {
+        uint32_t t = w == 0 ? LOOM_TYPE_F32 : w == 1 ? LOOM_TYPE_Q4_K : LOOM_TYPE_Q8_0;
+        c = case_add(l, LOOM_OP_MATMUL, "large matmul %s k=512 m=300 n=5", tname(t));
+        add_src(c, t_dense(LOOM_TYPE_F32, 2, 512, 5, 1, 1));
+        th_tensor wt = t_dense(t, 2, 512, 300, 1, 1);
+        wt.weight = 1;
+        add_src(c, wt);
+        set_dst(c, LOOM_TYPE_F32, 2, 300, 5, 1, 1);
+        finish(c, ex_matmul);
+        c->rtol = 1e-5;
+        c->btol = w ? 1e-2 : 1e-4;
+    }
+    static const int32_t ids[] = {5, 250, 17, 0, 299, 123, 64, 1};
+    c = case_add(l, LOOM_OP_GET_ROWS, "large get_rows q6_k [512,300] x 8");
+    th_tensor tab = t_dense(LOOM_TYPE_Q6_K, 2, 512, 300, 1, 1);
+    tab.weight = 1;
+    add_src(c, tab);
+    add_src(c, t_i32(8, 1, ids));
+    set_dst(c, LOOM_TYPE_F32, 2, 512, 8, 1, 1);
+    finish(c, ex_get_rows);
+    c->btol = 1e-6;
+    c = case_add(l, LOOM_OP_RMS_NORM, "large rms_norm [4096,16]");
+    c->p.f[0] = 1e-6f;
+    add_src(c, t_dense(LOOM_TYPE_F32, 2, 4096, 16, 1, 1));
+    add_src(c, t_dense(LOOM_TYPE_F32, 1, 4096, 1, 1, 1));
+    set_dst(c, LOOM_TYPE_F32, 2, 4096, 16, 1, 1);
+    finish(c, ex_norm);
+    c = case_add(l, LOOM_OP_SOFTMAX, "large causal softmax [700,40,2]");
+    c->p.f[0] = 0.125f;
+    c->p.i[0] = 1;
+    c->p.i[1] = 660;
+    add_src(c, t_scaled(LOOM_TYPE_F32, 3, 700, 40, 2, 8.0));
+    set_dst(c, LOOM_TYPE_F32, 3, 700, 40, 2, 1);
+    finish(c, ex_softmax);
+    c = case_add(l, LOOM_OP_ROPE, "large rope [128,32,16] half-split");
+    static const int32_t pos16[] = {100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 4000};
+    c->p.i[0] = 1;
+    c->p.f[0] = 10000.0f;
+    add_src(c, t_dense(LOOM_TYPE_F32, 3, 128, 32, 16, 1));
+    add_src(c, t_i32(16, 1, pos16));
+    set_dst(c, LOOM_TYPE_F32, 3, 128, 32, 16, 1);
+    finish(c, ex_rope);
+    c->rtol = 1e-5;
+    for (int kvt = 0; kvt < 2; kvt++) {
+        uint32_t t = kvt ? LOOM_TYPE_F16 : LOOM_TYPE_F32;
+        c = case_add(l, LOOM_OP_ATTENTION, "large attention %s hd 64 heads 8/2 tok 7 kv 300", tname(t));
+        c->p.i[0] = 290;
+        add_src(c, t_dense(LOOM_TYPE_F32, 3, 64, 8, 7, 1));
+        add_src(c, t_dense(t, 3, 64, 2, 300, 1));
+        add_src(c, t_dense(t, 3, 64, 2, 300, 1));
+        set_dst(c, LOOM_TYPE_F32, 3, 64, 8, 7, 1);
+        finish(c, ex_attention);
+        c->rtol = 1e-5;
+        c->btol = kvt ? 1e-3 : 1e-4;
+    }
+    c = case_add(l, LOOM_OP_COPY, "large copy transposed f32 -> f16 [300,200]");
+    add_src(c, t_transposed(LOOM_TYPE_F32, 300, 200));
+    set_dst(c, LOOM_TYPE_F16, 2, 200, 300, 1, 1);
+    finish(c, ex_copy);
+    c->rtol = c->btol = 1.0 / 2048;
+    c->atol = 6e-8;
+    c = case_add(l, LOOM_OP_HADAMARD, "large hadamard [1024,40]");
+    add_src(c, t_dense(LOOM_TYPE_F32, 2, 1024, 40, 1, 1));
+    set_dst(c, LOOM_TYPE_F32, 2, 1024, 40, 1, 1);
+    finish(c, ex_hadamard);
+    c->rtol = 1e-5;
+    c = case_add(l, LOOM_OP_SWIGLU, "large swiglu [1536,24]");
+    add_src(c, t_scaled(LOOM_TYPE_F32, 2, 1536, 24, 1, 6.0));
+    add_src(c, t_dense(LOOM_TYPE_F32, 2, 1536, 24, 1, 1));
+    set_dst(c, LOOM_TYPE_F32, 2, 1536, 24, 1, 1);
+    finish(c, ex_binary);
+}
+
 th_case *th_cases_build(size_t *count) {
     case_list l = {NULL, 0, 0};
     rng_state = 0x853c49e6748fea9bull;
@@ -1020,6 +1096,7 @@ th_case *th_cases_build(size_t *count) {
     cases_attention(&l);
     cases_copy(&l);
     cases_misc(&l);
+    cases_large(&l);
     *count = l.n;
     return l.v;
 }
