@@ -310,6 +310,14 @@ static bool usable_in(const loom_exec *exec, const loom_tensor *t) {
     return r->device < 0 && r->view.data != NULL;
 }
 
+/* Host weights not owned by the exec (the model's mapping) are never written. */
+static bool read_only(const loom_exec *exec, const loom_tensor *t) {
+    const loom_tensor *r = root_of(t);
+    return (r->flags & LOOM_TENSOR_WEIGHT) && r->owner != exec;
+}
+
+static void weight_forget(loom_exec *exec, const loom_tensor *root);
+
 static loom_tensor *scratch_struct(loom_exec *exec) {
     uint64_t block = exec->n_scratch / TENSOR_BLOCK;
     if (block >= exec->n_blocks) {
@@ -482,8 +490,9 @@ loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_
     if (!exec || !tensor || (!src && size)) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: missing argument");
     loom_status st = check_rw(exec, "tensor_write", tensor, offset, size);
     if (st != LOOM_OK) return st;
-    if (root_of(tensor)->flags & LOOM_TENSOR_WEIGHT)
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a weight (read-only)", tensor->name);
+    if (read_only(exec, tensor))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a model weight (read-only)", tensor->name);
+    weight_forget(exec, root_of(tensor));
     if ((st = sync_all(exec)) != LOOM_OK) return st;
     if (size == 0) return LOOM_OK;
     if (on_host(exec, tensor)) {
@@ -557,12 +566,33 @@ static weight_entry *weight_insert(loom_exec *exec, const loom_tensor *root, int
     return e;
 }
 
+/* Drop the device copies of an exec-owned weight whose contents change. */
+static void weight_forget(loom_exec *exec, const loom_tensor *root) {
+    if (!exec->n_weights || !(root->flags & LOOM_TENSOR_WEIGHT)) return;
+    for (int32_t di = 0; di < (int32_t)exec->n_devices; di++) {
+        weight_entry *e = weight_find(exec, root, di);
+        if (!e) continue;
+        exec_device *d = &exec->devices[di];
+        if (e->extra && d->api->weight_release) d->api->weight_release(d->dev, e->extra);
+        if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
+        e->extra = NULL;
+        e->buffer = NULL;
+        e->data = NULL; /* never matches again: re-prepared on next use */
+        e->type = UINT32_MAX;
+    }
+}
+
 /* The weight `root` made resident on device `di` (uploaded and prepared once). *entry is NULL
  * when nothing is needed (a host-memory device without weight_prepare). */
 static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int32_t di, weight_entry **entry) {
     exec_device *d = &exec->devices[di];
     *entry = NULL;
-    if (d->host_memory && !d->api->weight_prepare) return LOOM_OK;
+    /* in place: the device reads the weight where it is (no upload, maybe a prepare) */
+    const bool in_place = root->device == di || (d->host_memory && on_host(exec, root));
+    if (in_place && !d->api->weight_prepare) return LOOM_OK;
+    if (!in_place && !root->view.data)
+        return exec_fail(exec, LOOM_ERR_INTERNAL, "weight '%s' is neither on %s nor in host memory", root->name,
+                         d->name);
     weight_entry *e = weight_find(exec, root, di);
     if (e && e->data == root->view.data && e->type == root->view.type &&
         !memcmp(e->ne, root->view.ne, sizeof e->ne)) {
@@ -577,7 +607,7 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
     }
     loom_tensor_view v = root->view;
     void *buffer = NULL;
-    if (!d->host_memory) {
+    if (!in_place) {
         uint64_t bytes = root_bytes(root);
         void *host = NULL;
         loom_status st = d->api->buffer_alloc(d->dev, bytes, &buffer, &host);
@@ -593,8 +623,8 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
         v.data = NULL;
         v.buffer = buffer;
         v.offset = 0;
-    } else {
-        v.buffer = NULL;
+    } else if (root->device != di) {
+        v.buffer = NULL; /* another device's handle means nothing here */
         v.offset = 0;
     }
     void *extra = NULL;
@@ -847,8 +877,8 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     }
     if (!usable_in(exec, dst))
         return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination belongs to another context", name);
-    if (root_of(dst)->flags & LOOM_TENSOR_WEIGHT)
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination '%s' is a weight (read-only)", name,
+    if (read_only(exec, dst))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination '%s' is a model weight (read-only)", name,
                          dst->name);
     char why[256];
     if (!lbu_op_check(params, &dst->view, views, n_srcs, why, sizeof why))
@@ -906,6 +936,7 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     arena_reset(&d->transfer);
     arena_reset(&exec->host_transfer);
     if (st == LOOM_OK) placement_count(exec, params->op, dst, srcs, n_srcs, di);
+    weight_forget(exec, root_of(dst)); /* an exec-owned weight was (re)computed */
     return st;
 }
 
