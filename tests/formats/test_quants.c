@@ -26,6 +26,7 @@ static void test_traits(void) {
     for (uint32_t i = 0; i < LOOM_TYPE_COUNT; i++) CHECK(loom_type_get_traits(i) != NULL);
     CHECK(loom_type_get_traits(LOOM_TYPE_COUNT) == NULL);
     CHECK(loom_type_get_traits(9999) == NULL);
+    CHECK(!strcmp(loom_type_name(LOOM_TYPE_Q4_K), "q4_k") && !strcmp(loom_type_name(9999), "unknown"));
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_1, 64) == 40);
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_K, 512) == 288);
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_K, 100) == 0);
