@@ -44,6 +44,8 @@ extern "C" {
 /* Log through the application's callback. `who` may be NULL ("loom"). */
 void loom_log(int32_t level, const char *who, const char *fmt, ...) LOOM_PRINTF(3, 4);
 void loom_logv(int32_t level, const char *who, const char *fmt, va_list ap);
+/* Change only the level filter of the current sink. */
+void loom_log_set_level(int32_t max_level);
 /* snprintf into an error buffer (NULL or size 0 is fine); returns `status` for tail calls. */
 loom_status loom_err(char *buf, size_t size, loom_status status, const char *fmt, ...) LOOM_PRINTF(4, 5);
 /* Duplicate a string with malloc (NULL in -> NULL out). */
@@ -83,7 +85,7 @@ loom_status loom_quantize_row(uint32_t type, const float *src, void *dst, int64_
 /* One metadata entry. Arrays of strings hold `const char *` NUL-terminated copies. */
 typedef struct loom_meta {
     char *key;
-    uint32_t type; /* LOOM_META_* */
+    uint32_t type;      /* LOOM_META_* */
     uint32_t elem_type; /* for arrays */
     uint64_t count;     /* for arrays */
     union {
@@ -100,10 +102,10 @@ typedef struct loom_file_tensor {
     char *name;
     uint32_t type; /* LOOM_TYPE_* */
     uint32_t n_dims;
-    int64_t ne[4];       /* ne[0] innermost */
-    uint64_t size;       /* bytes */
-    uint64_t offset;     /* absolute offset in its file */
-    const void *data;    /* mapped data (zero copy), never NULL for an open file */
+    int64_t ne[4];    /* ne[0] innermost */
+    uint64_t size;    /* bytes */
+    uint64_t offset;  /* absolute offset in its file */
+    const void *data; /* mapped data (zero copy), never NULL for an open file */
 } loom_file_tensor;
 
 typedef struct loom_file loom_file;
@@ -194,7 +196,7 @@ typedef struct loom_plugin_rec {
     char *realpath; /* resolved */
     void *handle;   /* lt_dlhandle */
     const loom_plugin_desc *desc;
-    void *state;    /* from desc->init */
+    void *state; /* from desc->init */
     uint32_t kind;
     uint32_t state_code; /* LOOM_PLUGIN_* */
     uint32_t abi_minor;  /* negotiated */
@@ -207,6 +209,7 @@ struct loom_engine {
     loom_options *options; /* effective options */
     loom_plugin_rec *plugins;
     uint32_t n_plugins;
+    bool plugins_loaded; /* loom_plugins_load ran (unload must balance it) */
     char last_error[1024];
 };
 
@@ -222,6 +225,31 @@ loom_status loom_engine_set_error(loom_engine *engine, loom_status status, const
 /* Integer option with default (parses the effective value). */
 int64_t loom_engine_option_int(const loom_engine *engine, const char *key, int64_t def);
 const char *loom_engine_option_str(const loom_engine *engine, const char *key, const char *def);
+
+/*
+ * Host-table functions implemented outside plugin.c, with exactly the loom_host_api member
+ * signatures: model.c implements the metadata and weight lookups, exec.c the tensor and op
+ * functions. plugin.c assembles them into the table (loom_host_table).
+ */
+loom_status loom_host_meta_get_int(const loom_model *model, const char *key, int64_t *out);
+loom_status loom_host_meta_get_float(const loom_model *model, const char *key, double *out);
+loom_status loom_host_meta_get_string(const loom_model *model, const char *key, const char **out);
+loom_status loom_host_meta_get_array(const loom_model *model, const char *key, uint32_t *elem_type, uint64_t *count,
+                                     const void **data);
+loom_status loom_host_model_tensor(const loom_model *model, const char *name, loom_tensor **out);
+loom_status loom_host_tensor_info(const loom_tensor *tensor, loom_tensor_info *out);
+loom_status loom_host_tensor_new(loom_exec *exec, uint32_t type, uint32_t n_dims, const int64_t *ne, uint32_t flags,
+                                 loom_tensor **out);
+loom_status loom_host_tensor_view(loom_exec *exec, loom_tensor *base, uint32_t n_dims, const int64_t *ne,
+                                  const int64_t *nb, uint64_t offset, loom_tensor **out);
+loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src,
+                                   uint64_t size);
+loom_status loom_host_tensor_read(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst,
+                                  uint64_t size);
+loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_tensor *dst, loom_tensor *const *srcs,
+                         uint32_t n_srcs);
+const char *loom_host_exec_last_error(const loom_exec *exec);
+void loom_host_exec_set_error(loom_exec *exec, const char *fmt, ...) LOOM_PRINTF(2, 3);
 
 /* options.c: keys the engine itself knows (NULL-terminated static table). */
 typedef struct loom_option_spec {
@@ -251,8 +279,8 @@ struct loom_tensor {
 
 /* Wrap host memory (e.g. a mapped weight) as a tensor; `data` and `name` are borrowed and must
  * outlive it. Free with loom_tensor_free_wrapped. */
-loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                                  const void *data, uint32_t flags, loom_tensor **out);
+loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne, const void *data,
+                                  uint32_t flags, loom_tensor **out);
 void loom_tensor_free_wrapped(loom_tensor *tensor);
 
 /* An execution scope: the devices a context runs on (first = preferred, the CPU reference last
@@ -263,10 +291,18 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
 void loom_exec_free(loom_exec *exec);
 /* Free scratch tensors (end of a forward pass). Persistent tensors stay. */
 void loom_exec_reset_scratch(loom_exec *exec);
+/* Drop every per-device copy of weights (device uploads, weight_prepare data). Call before the
+ * host memory of a weight the exec has used goes away while the exec lives on. */
+void loom_exec_release_weights(loom_exec *exec);
 /* Text report: one line per (op, operand types, device) with counts. Borrowed. */
 const char *loom_exec_placement_report(loom_exec *exec);
 /* Name of the preferred device ("cpu", "opencl:0", ...). */
 const char *loom_exec_device_name(const loom_exec *exec);
+/* Devices of the exec in priority order (the CPU reference last), their names, and the index of
+ * the device that ran the last successful op (-1 before any): for tests and reports. */
+uint32_t loom_exec_device_count(const loom_exec *exec);
+const char *loom_exec_device_name_at(const loom_exec *exec, uint32_t index);
+int32_t loom_exec_last_device(const loom_exec *exec);
 
 /* ============================================================================================ */
 /* model.c                                                                                      */
@@ -277,6 +313,18 @@ const loom_file *loom_model_file(const loom_model *model);
 /* Architecture plugin table and its per-model state. */
 const loom_arch_api *loom_model_arch(const loom_model *model, void **arch_model);
 loom_engine *loom_model_engine(const loom_model *model);
+/* True for tokens that end a generation: EOS and the model's end-of-turn tokens. */
+bool loom_model_token_is_eog(const loom_model *model, int32_t token);
+/* The vocabulary size (the length of a row of logits), from the architecture plugin. */
+int64_t loom_model_n_vocab(const loom_model *model);
+
+
+/* ============================================================================================ */
+/* context.c                                                                                    */
+/* ============================================================================================ */
+
+/* The model a context runs (borrowed). */
+loom_model *loom_context_model(const loom_context *ctx);
 
 #ifdef __cplusplus
 }
