@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KL_MAX 1e-3
+#define KL_MAX   1e-3
 #define TOP1_MIN 0.99
 
 /* Loom's logits against the llama.cpp fixture `variant`: mean KL and top-1 over all positions. */
@@ -105,8 +105,8 @@ static int check_logits(loom_model *model, loom_context *ctx, json_object *fx, c
     const double floor_kl = json_object_get_double(json_object_object_get(floor, "mean_kl"));
     const double floor_top1 = json_object_get_double(json_object_object_get(floor, "top1"));
     const bool within = mean <= 1.1 * floor_kl && top1 >= floor_top1 - 0.005;
-    printf("%s: above the bound; llama.cpp's own %s-vs-F32 error: mean KL %.3e, top-1 %.2f%% -> %s\n", variant,
-           variant, floor_kl, 100.0 * floor_top1, within ? "within it" : "NOT within it");
+    printf("%s: above the bound; llama.cpp's own %s-vs-F32 error: mean KL %.3e, top-1 %.2f%% -> %s\n", variant, variant,
+           floor_kl, 100.0 * floor_top1, within ? "within it" : "NOT within it");
     bool same_weights_ok = true;
     if (!strcmp(variant, "q4_1")) {
         json_object *fx32 = test_fixture("f32");
@@ -145,7 +145,8 @@ static bool same_generation(const collected *got, uint32_t reason, json_object *
     const bool want_eos = n_want > 0 && n_want < 32;
     const size_t n_text = want_eos ? n_want - 1 : n_want;
     bool same = (size_t)got->n == n_text && (!want_eos || reason == 1);
-    for (size_t i = 0; same && i < n_text; i++) same = got->tokens[i] == want[i];
+    for (size_t i = 0; same && i < n_text; i++)
+        same = got->tokens[i] == want[i];
     free(want);
     return same;
 }
@@ -188,7 +189,10 @@ static int check_greedy(loom_model *model, loom_context *ctx, json_object *fx, c
         char text[2048] = "";
         size_t len = 0;
         loom_model_detokenize(model, got.tokens, (size_t)got.n, false, text, sizeof text - 1, &len);
-        printf("  %s %-40.40s -> %s\n", same ? "same" : same32 ? "f32 " : "DIFF",
+        printf("  %s %-40.40s -> %s\n",
+               same     ? "same"
+               : same32 ? "f32 "
+                        : "DIFF",
                json_object_get_string(json_object_object_get(gen, "prompt")), text);
         if (same32) {
             printf("    differs from llama.cpp's %s run, equals its F32 run on the same weights\n", variant);
@@ -197,9 +201,11 @@ static int check_greedy(loom_model *model, loom_context *ctx, json_object *fx, c
         if (!same) {
             failures++;
             printf("    loom:     ");
-            for (int i = 0; i < got.n; i++) printf("%d ", got.tokens[i]);
+            for (int i = 0; i < got.n; i++)
+                printf("%d ", got.tokens[i]);
             printf("(stop %u)\n    llama.cpp: ", stats.stop_reason);
-            for (size_t i = 0; i < n_want; i++) printf("%d ", want[i]);
+            for (size_t i = 0; i < n_want; i++)
+                printf("%d ", want[i]);
             printf("\n");
         }
         free(prompt);
@@ -246,15 +252,20 @@ static int check_stop(loom_context *ctx, json_object *fx) {
     loom_sampler_create(&sp, &sampler);
     const char *stops[2] = {"Lyon", "Paris"};
     streamed out = {.len = 0};
-    loom_generate_params gp = {
-        .struct_size = sizeof gp, .max_tokens = 32, .stop = stops, .n_stop = 2, .on_token = stream_text, .user_data = &out};
+    loom_generate_params gp = {.struct_size = sizeof gp,
+                               .max_tokens = 32,
+                               .stop = stops,
+                               .n_stop = 2,
+                               .on_token = stream_text,
+                               .user_data = &out};
     loom_generate_stats stats = {.struct_size = sizeof stats};
     loom_status st = loom_context_reset(ctx);
     if (st == LOOM_OK) st = loom_generate(ctx, sampler, prompt, n_prompt, &gp, &stats);
     loom_sampler_free(sampler);
     free(prompt);
     const size_t want_len = (size_t)(at - want_full);
-    const bool ok = st == LOOM_OK && stats.stop_reason == 2 && out.len == want_len && !memcmp(out.text, want_full, want_len);
+    const bool ok =
+        st == LOOM_OK && stats.stop_reason == 2 && out.len == want_len && !memcmp(out.text, want_full, want_len);
     printf("stop string: streamed \"%s\" (stop reason %u, want \"%.*s\" and 2): %s\n", out.text, stats.stop_reason,
            (int)want_len, want_full, ok ? "ok" : "FAILED");
     return ok ? 0 : 1;
@@ -284,7 +295,8 @@ static int check_perplexity(loom_model *model, loom_context *ctx, json_object *f
     const int n_ctx = json_object_get_int(json_object_object_get(ppl, "n_ctx"));
     const int first = n_ctx / 2, scored = n_ctx - 1 - first;
     double want = 0.0;
-    for (int c = 0; c < n_chunks; c++) want += json_object_get_double(json_object_array_get_idx(nll, c));
+    for (int c = 0; c < n_chunks; c++)
+        want += json_object_get_double(json_object_array_get_idx(nll, c));
     want = exp(want / (double)(scored * n_chunks));
 
     char path[1024];
@@ -328,8 +340,10 @@ static int check_perplexity(loom_model *model, loom_context *ctx, json_object *f
         for (int j = first; j < n_ctx - 1; j++) {
             const float *l = loom_context_logits(ctx, j);
             double max = l[0], s = 0.0;
-            for (long v = 1; v < info.n_vocab; v++) max = (double)l[v] > max ? (double)l[v] : max;
-            for (long v = 0; v < info.n_vocab; v++) s += exp((double)l[v] - max);
+            for (long v = 1; v < info.n_vocab; v++)
+                max = (double)l[v] > max ? (double)l[v] : max;
+            for (long v = 0; v < info.n_vocab; v++)
+                s += exp((double)l[v] - max);
             chunk_nll += log(s) + max - (double)l[toks[(size_t)c * (size_t)n_ctx + (size_t)j + 1]];
         }
         sum += chunk_nll;
@@ -376,10 +390,14 @@ int main(int argc, char **argv) {
     }
     printf("%s %s (%s)\n", variant, what, path);
     int rc = 2;
-    if (!strcmp(what, "logits")) rc = check_logits(model, ctx, fx, variant);
-    else if (!strcmp(what, "greedy")) rc = check_greedy(model, ctx, fx, variant);
-    else if (!strcmp(what, "stop")) rc = check_stop(ctx, fx);
-    else if (!strcmp(what, "perplexity")) rc = check_perplexity(model, ctx, fx, argc > 3 ? atoi(argv[3]) : 8);
+    if (!strcmp(what, "logits"))
+        rc = check_logits(model, ctx, fx, variant);
+    else if (!strcmp(what, "greedy"))
+        rc = check_greedy(model, ctx, fx, variant);
+    else if (!strcmp(what, "stop"))
+        rc = check_stop(ctx, fx);
+    else if (!strcmp(what, "perplexity"))
+        rc = check_perplexity(model, ctx, fx, argc > 3 ? atoi(argv[3]) : 8);
     loom_context_free(ctx);
     loom_model_free(model);
     loom_engine_free(engine);
