@@ -961,8 +961,10 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *tok, const int32_t *toke
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= tok->n_vocab) return LOOM_ERR_INVALID_ARGUMENT;
     size_t total = 0;
     /* SentencePiece models put a space in front of the text: drop it from the first token
-     * after an optional leading BOS. */
-    size_t strip_at = tok->add_space_prefix ? (n > 0 && tokens[0] == tok->bos ? 1 : 0) : (size_t)-1;
+     * after an optional leading BOS. (llama.cpp strips it for any vocabulary with
+     * add_space_prefix, but only SentencePiece encoding adds it.) */
+    bool strip = tok->kind == TOK_KIND_SPM && tok->add_space_prefix;
+    size_t strip_at = strip ? (n > 0 && tokens[0] == tok->bos ? 1 : 0) : (size_t)-1;
     for (size_t i = 0; i < n; i++) {
         size_t room = total < cap ? cap - total : 0;
         char *dst = buf && room ? buf + total : NULL;
