@@ -112,6 +112,7 @@ struct loom_exec {
 /* Errors                                                                                       */
 /* ============================================================================================ */
 
+static void exec_verror(loom_exec *exec, const char *fmt, va_list ap) LOOM_PRINTF(2, 0);
 static void exec_verror(loom_exec *exec, const char *fmt, va_list ap) {
     vsnprintf(exec->last_error, sizeof exec->last_error, fmt, ap);
 }

@@ -313,6 +313,9 @@ static inline int lbu_op_arity(uint32_t op, uint32_t *min_src, uint32_t *max_src
     return 1;
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static inline int lbu_fail(char *err, size_t err_size, const char *fmt, ...) {
     if (err && err_size) {
         va_list ap;

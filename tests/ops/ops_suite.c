@@ -117,7 +117,7 @@ static double elem_at(uint32_t type, const unsigned char *p, int j) {
         int sc = (int8_t)p[192 + 8 * h + l / 16 + 2 * qd];
         return half_to_double(u16_at(p + 208)) * sc * ((lo | (hi << 4)) - 32);
     }
-    default: return NAN;
+    default: return (double)NAN;
     }
 }
 
@@ -308,6 +308,9 @@ typedef struct case_list {
     size_t n, cap;
 } case_list;
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static th_case *case_add(case_list *l, uint32_t op, const char *fmt, ...) {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
@@ -525,10 +528,10 @@ static void ex_softmax(const th_case *c, double *y, double *m) {
         for (int64_t i2 = 0; i2 < ne[2]; i2++)
             for (int64_t i1 = 0; i1 < ne[1]; i1++) {
                 int64_t r = ((i3 * ne[2] + i2) * ne[1] + i1) * n;
-                double mx = -INFINITY, sum = 0;
+                double mx = (double)-INFINITY, sum = 0;
                 for (int64_t i = 0; i < n; i++) {
                     double v = x[r + i] * scale + (mask ? mask[brow(mne, i1, i2, i3) * n + i] : 0.0);
-                    if (c->p.i[0] == 1 && i > (int64_t)c->p.i[1] + i1) v = -INFINITY;
+                    if (c->p.i[0] == 1 && i > (int64_t)c->p.i[1] + i1) v = (double)-INFINITY;
                     y[r + i] = v;
                     if (v > mx) mx = v;
                 }
@@ -554,7 +557,7 @@ static void ex_attention(const th_case *c, double *y, double *m) {
     for (int64_t t = 0; t < nt; t++)
         for (int64_t h = 0; h < nh; h++) {
             int64_t kh = h / (nh / nkh), last = c->p.i[0] + t;
-            double mx = -INFINITY, sum = 0;
+            double mx = (double)-INFINITY, sum = 0;
             for (int64_t j = 0; j <= last && j < nkv; j++) {
                 double s = 0;
                 for (int64_t i = 0; i < hd; i++) s += q[(t * nh + h) * hd + i] * k[(j * nkh + kh) * hd + i];
