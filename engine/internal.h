@@ -295,6 +295,11 @@ void loom_exec_reset_scratch(loom_exec *exec);
 const char *loom_exec_placement_report(loom_exec *exec);
 /* Name of the preferred device ("cpu", "opencl:0", ...). */
 const char *loom_exec_device_name(const loom_exec *exec);
+/* Devices of the exec in priority order (the CPU reference last), their names, and the index of
+ * the device that ran the last successful op (-1 before any): for tests and reports. */
+uint32_t loom_exec_device_count(const loom_exec *exec);
+const char *loom_exec_device_name_at(const loom_exec *exec, uint32_t index);
+int32_t loom_exec_last_device(const loom_exec *exec);
 
 /* ============================================================================================ */
 /* model.c                                                                                      */
