@@ -310,6 +310,18 @@ const loom_file *loom_model_file(const loom_model *model);
 /* Architecture plugin table and its per-model state. */
 const loom_arch_api *loom_model_arch(const loom_model *model, void **arch_model);
 loom_engine *loom_model_engine(const loom_model *model);
+/* True for tokens that end a generation: EOS and the model's end-of-turn tokens. */
+bool loom_model_token_is_eog(const loom_model *model, int32_t token);
+/* The vocabulary size (the length of a row of logits), from the architecture plugin. */
+int64_t loom_model_n_vocab(const loom_model *model);
+
+
+/* ============================================================================================ */
+/* context.c                                                                                    */
+/* ============================================================================================ */
+
+/* The model a context runs (borrowed). */
+loom_model *loom_context_model(const loom_context *ctx);
 
 #ifdef __cplusplus
 }
