@@ -62,6 +62,9 @@ typedef struct exec_device {
 
 typedef struct weight_entry {
     const loom_tensor *root; /* NULL = empty slot */
+    const void *data;        /* root's host data and shape when uploaded (a stale entry is replaced) */
+    uint32_t type;
+    int64_t ne[LOOM_MAX_DIMS];
     int32_t device;
     void *buffer; /* device copy (non-host devices), or NULL */
     void *extra;  /* from weight_prepare, or NULL */
@@ -307,6 +310,14 @@ static bool usable_in(const loom_exec *exec, const loom_tensor *t) {
     return r->device < 0 && r->view.data != NULL;
 }
 
+/* Host weights not owned by the exec (the model's mapping) are never written. */
+static bool read_only(const loom_exec *exec, const loom_tensor *t) {
+    const loom_tensor *r = root_of(t);
+    return (r->flags & LOOM_TENSOR_WEIGHT) && r->owner != exec;
+}
+
+static void weight_forget(loom_exec *exec, const loom_tensor *root);
+
 static loom_tensor *scratch_struct(loom_exec *exec) {
     uint64_t block = exec->n_scratch / TENSOR_BLOCK;
     if (block >= exec->n_blocks) {
@@ -479,8 +490,9 @@ loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_
     if (!exec || !tensor || (!src && size)) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: missing argument");
     loom_status st = check_rw(exec, "tensor_write", tensor, offset, size);
     if (st != LOOM_OK) return st;
-    if (root_of(tensor)->flags & LOOM_TENSOR_WEIGHT)
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a weight (read-only)", tensor->name);
+    if (read_only(exec, tensor))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a model weight (read-only)", tensor->name);
+    weight_forget(exec, root_of(tensor));
     if ((st = sync_all(exec)) != LOOM_OK) return st;
     if (size == 0) return LOOM_OK;
     if (on_host(exec, tensor)) {
@@ -554,20 +566,48 @@ static weight_entry *weight_insert(loom_exec *exec, const loom_tensor *root, int
     return e;
 }
 
+/* Drop the device copies of an exec-owned weight whose contents change. */
+static void weight_forget(loom_exec *exec, const loom_tensor *root) {
+    if (!exec->n_weights || !(root->flags & LOOM_TENSOR_WEIGHT)) return;
+    for (int32_t di = 0; di < (int32_t)exec->n_devices; di++) {
+        weight_entry *e = weight_find(exec, root, di);
+        if (!e) continue;
+        exec_device *d = &exec->devices[di];
+        if (e->extra && d->api->weight_release) d->api->weight_release(d->dev, e->extra);
+        if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
+        e->extra = NULL;
+        e->buffer = NULL;
+        e->data = NULL; /* never matches again: re-prepared on next use */
+        e->type = UINT32_MAX;
+    }
+}
+
 /* The weight `root` made resident on device `di` (uploaded and prepared once). *entry is NULL
  * when nothing is needed (a host-memory device without weight_prepare). */
 static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int32_t di, weight_entry **entry) {
     exec_device *d = &exec->devices[di];
     *entry = NULL;
-    if (d->host_memory && !d->api->weight_prepare) return LOOM_OK;
+    /* in place: the device reads the weight where it is (no upload, maybe a prepare) */
+    const bool in_place = root->device == di || (d->host_memory && on_host(exec, root));
+    if (in_place && !d->api->weight_prepare) return LOOM_OK;
+    if (!in_place && !root->view.data)
+        return exec_fail(exec, LOOM_ERR_INTERNAL, "weight '%s' is neither on %s nor in host memory", root->name,
+                         d->name);
     weight_entry *e = weight_find(exec, root, di);
-    if (e) {
+    if (e && e->data == root->view.data && e->type == root->view.type &&
+        !memcmp(e->ne, root->view.ne, sizeof e->ne)) {
         *entry = e;
         return LOOM_OK;
     }
+    if (e) { /* the tensor struct was reused for another weight: drop the old copy */
+        if (e->extra && d->api->weight_release) d->api->weight_release(d->dev, e->extra);
+        if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
+        e->extra = NULL;
+        e->buffer = NULL;
+    }
     loom_tensor_view v = root->view;
     void *buffer = NULL;
-    if (!d->host_memory) {
+    if (!in_place) {
         uint64_t bytes = root_bytes(root);
         void *host = NULL;
         loom_status st = d->api->buffer_alloc(d->dev, bytes, &buffer, &host);
@@ -583,8 +623,8 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
         v.data = NULL;
         v.buffer = buffer;
         v.offset = 0;
-    } else {
-        v.buffer = NULL;
+    } else if (root->device != di) {
+        v.buffer = NULL; /* another device's handle means nothing here */
         v.offset = 0;
     }
     void *extra = NULL;
@@ -596,7 +636,7 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
                              device_error(d, st));
         }
     }
-    e = weight_insert(exec, root, di);
+    if (!e) e = weight_insert(exec, root, di);
     if (!e) {
         if (extra && d->api->weight_release) d->api->weight_release(d->dev, extra);
         if (buffer) d->api->buffer_free(d->dev, buffer);
@@ -604,6 +644,9 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
     }
     e->buffer = buffer;
     e->extra = extra;
+    e->data = root->view.data;
+    e->type = root->view.type;
+    memcpy(e->ne, root->view.ne, sizeof e->ne);
     *entry = e;
     return LOOM_OK;
 }
@@ -775,6 +818,17 @@ static int placement_cmp(const void *a, const void *b) {
     return memcmp(x->types, y->types, sizeof x->types);
 }
 
+/* Append to a report buffer; output past the end is dropped. */
+static void report_add(char *r, size_t cap, size_t *n, const char *fmt, ...) LOOM_PRINTF(4, 5);
+static void report_add(char *r, size_t cap, size_t *n, const char *fmt, ...) {
+    if (*n + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(r + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0) *n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
 const char *loom_exec_placement_report(loom_exec *exec) {
     if (!exec) return "";
     free(exec->report);
@@ -782,25 +836,25 @@ const char *loom_exec_placement_report(loom_exec *exec) {
     size_t cap = 256 + (size_t)exec->n_placement * 160 + (size_t)exec->n_devices * 160;
     char *r = malloc(cap);
     if (!r) return "out of memory";
-    qsort(exec->placement, exec->n_placement, sizeof *exec->placement, placement_cmp);
+    if (exec->n_placement) qsort(exec->placement, exec->n_placement, sizeof *exec->placement, placement_cmp);
     size_t n = 0;
-    n += (size_t)snprintf(r + n, cap - n, "%-14s %-34s %-16s %10s\n", "op", "types (dst <- srcs)", "device", "count");
+    r[0] = '\0';
+    report_add(r, cap, &n, "%-14s %-34s %-16s %10s\n", "op", "types (dst <- srcs)", "device", "count");
     for (uint32_t i = 0; i < exec->n_placement; i++) {
         const placement_entry *e = &exec->placement[i];
         char types[128];
-        size_t tn = (size_t)snprintf(types, sizeof types, "%s <-", lbu_type_name(e->types[0]));
-        for (uint32_t j = 1; j < e->n_types && tn < sizeof types; j++)
-            tn += (size_t)snprintf(types + tn, sizeof types - tn, " %s", lbu_type_name(e->types[j]));
+        size_t tn = 0;
+        report_add(types, sizeof types, &tn, "%s <-", lbu_type_name(e->types[0]));
+        for (uint32_t j = 1; j < e->n_types; j++) report_add(types, sizeof types, &tn, " %s", lbu_type_name(e->types[j]));
         const exec_device *d = &exec->devices[e->device];
-        n += (size_t)snprintf(r + n, cap - n, "%-14s %-34s %-16s %10llu%s\n", lbu_op_name(e->op), types, d->name,
-                              (unsigned long long)e->count, e->device > 0 ? "  (fallback)" : "");
-        if (n >= cap) break;
+        report_add(r, cap, &n, "%-14s %-34s %-16s %10llu%s\n", lbu_op_name(e->op), types, d->name,
+                   (unsigned long long)e->count, e->device > 0 ? "  (fallback)" : "");
     }
-    for (uint32_t i = 0; i < exec->n_devices && n < cap; i++) {
+    for (uint32_t i = 0; i < exec->n_devices; i++) {
         const exec_device *d = &exec->devices[i];
         if (d->bytes_in || d->bytes_out)
-            n += (size_t)snprintf(r + n, cap - n, "transfers %s: %llu bytes in, %llu bytes out\n", d->name,
-                                  (unsigned long long)d->bytes_in, (unsigned long long)d->bytes_out);
+            report_add(r, cap, &n, "transfers %s: %llu bytes in, %llu bytes out\n", d->name,
+                       (unsigned long long)d->bytes_in, (unsigned long long)d->bytes_out);
     }
     exec->report = r;
     return r;
@@ -811,9 +865,11 @@ const char *loom_exec_placement_report(loom_exec *exec) {
 /* ============================================================================================ */
 
 static void describe_types(char *buf, size_t size, const loom_tensor *dst, loom_tensor *const *srcs, uint32_t n) {
-    size_t k = (size_t)snprintf(buf, size, "%s <-", lbu_type_name(dst->view.type));
-    for (uint32_t i = 0; i < n && k < size; i++)
-        k += (size_t)snprintf(buf + k, size - k, " %s" LBU_SHAPE, lbu_type_name(srcs[i]->view.type), LBU_NE(&srcs[i]->view));
+    size_t k = 0;
+    buf[0] = '\0';
+    report_add(buf, size, &k, "%s" LBU_SHAPE " <-", lbu_type_name(dst->view.type), LBU_NE(&dst->view));
+    for (uint32_t i = 0; i < n; i++)
+        report_add(buf, size, &k, " %s" LBU_SHAPE, lbu_type_name(srcs[i]->view.type), LBU_NE(&srcs[i]->view));
 }
 
 loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_tensor *dst, loom_tensor *const *srcs,
@@ -834,8 +890,8 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     }
     if (!usable_in(exec, dst))
         return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination belongs to another context", name);
-    if (root_of(dst)->flags & LOOM_TENSOR_WEIGHT)
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination '%s' is a weight (read-only)", name,
+    if (read_only(exec, dst))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "op %s: destination '%s' is a model weight (read-only)", name,
                          dst->name);
     char why[256];
     if (!lbu_op_check(params, &dst->view, views, n_srcs, why, sizeof why))
@@ -893,6 +949,7 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     arena_reset(&d->transfer);
     arena_reset(&exec->host_transfer);
     if (st == LOOM_OK) placement_count(exec, params->op, dst, srcs, n_srcs, di);
+    weight_forget(exec, root_of(dst)); /* an exec-owned weight was (re)computed */
     return st;
 }
 
@@ -1082,7 +1139,7 @@ void loom_exec_reset_scratch(loom_exec *exec) {
     exec->n_scratch = 0;
 }
 
-void loom_exec_free(loom_exec *exec) {
+void loom_exec_release_weights(loom_exec *exec) {
     if (!exec) return;
     sync_all(exec);
     for (uint32_t i = 0; i < exec->cap_weights; i++) {
@@ -1093,6 +1150,13 @@ void loom_exec_free(loom_exec *exec) {
         if (e->buffer) d->api->buffer_free(d->dev, e->buffer);
     }
     free(exec->weights);
+    exec->weights = NULL;
+    exec->n_weights = exec->cap_weights = 0;
+}
+
+void loom_exec_free(loom_exec *exec) {
+    if (!exec) return;
+    loom_exec_release_weights(exec);
     for (uint32_t i = 0; i < exec->n_persist; i++) {
         exec_device *d = &exec->devices[exec->persist[i].device];
         d->api->buffer_free(d->dev, exec->persist[i].buffer);

@@ -410,6 +410,8 @@ static bool read_tensor_info(cursor *c, loom_file *f, uint32_t index, uint32_t a
         return fail(c, LOOM_ERR_FORMAT, "tensor '%s': dimension 0 (%" PRId64 ") at byte %" PRIu64
                     " is not a multiple of the %s block size %" PRIu32, name, t.ne[0], dims_at + 4, tr->name,
                     tr->block_size);
+    if ((uint64_t)t.ne[0] / tr->block_size > UINT64_MAX / tr->block_bytes)
+        return fail(c, LOOM_ERR_FORMAT, "tensor '%s': byte size overflows", name);
     uint64_t row = loom_type_row_bytes(t.type, t.ne[0]);
     uint64_t rows = 1;
     for (uint32_t d = 1; d < 4; d++) rows *= (uint64_t)t.ne[d]; /* bounded by nelem: no overflow */
@@ -470,7 +472,10 @@ loom_status loom_gguf_parse(loom_file *f, const uint8_t *image, uint64_t size, c
         }
         loom_meta m;
         memset(&m, 0, sizeof m);
-        if (!(m.key = dup_n(k, kn))) return fail(&c, LOOM_ERR_OUT_OF_MEMORY, "out of memory"), c.status;
+        if (!(m.key = dup_n(k, kn))) {
+            fail(&c, LOOM_ERR_OUT_OF_MEMORY, "out of memory");
+            return c.status;
+        }
         uint32_t type;
         if (!rd_u32(&c, "metadata value type", &type) || !read_value(&c, type, &m, 0, m.key) ||
             loom_file_push_meta(f, &m)) {
@@ -485,8 +490,10 @@ loom_status loom_gguf_parse(loom_file *f, const uint8_t *image, uint64_t size, c
     uint32_t alignment = GGUF_DEFAULT_ALIGN;
     const loom_meta *am = loom_file_meta_find(f, "general.alignment");
     if (am) {
-        if (am->type != LOOM_META_U32 || am->v.u64 == 0 || (am->v.u64 & (am->v.u64 - 1)))
-            return fail(&c, LOOM_ERR_FORMAT, "general.alignment must be a u32 power of two"), c.status;
+        if (am->type != LOOM_META_U32 || am->v.u64 == 0 || (am->v.u64 & (am->v.u64 - 1))) {
+            fail(&c, LOOM_ERR_FORMAT, "general.alignment must be a u32 power of two");
+            return c.status;
+        }
         alignment = (uint32_t)am->v.u64;
     }
     uint64_t *info_at = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *info_at);
@@ -498,6 +505,12 @@ loom_status loom_gguf_parse(loom_file *f, const uint8_t *image, uint64_t size, c
         }
     }
     uint64_t data_start = c.pos + (alignment - c.pos % alignment) % alignment;
+    if (n_tensors && data_start > size) {
+        free(info_at);
+        fail(&c, LOOM_ERR_FORMAT, "truncated file: the data section starts at byte %" PRIu64 ", past the end (%" PRIu64
+             " bytes)", data_start, size);
+        return c.status;
+    }
     uint64_t data_size = data_start <= size ? size - data_start : 0;
     span *spans = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *spans);
     if (!spans) {

@@ -291,6 +291,9 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
 void loom_exec_free(loom_exec *exec);
 /* Free scratch tensors (end of a forward pass). Persistent tensors stay. */
 void loom_exec_reset_scratch(loom_exec *exec);
+/* Drop every per-device copy of weights (device uploads, weight_prepare data). Call before the
+ * host memory of a weight the exec has used goes away while the exec lives on. */
+void loom_exec_release_weights(loom_exec *exec);
 /* Text report: one line per (op, operand types, device) with counts. Borrowed. */
 const char *loom_exec_placement_report(loom_exec *exec);
 /* Name of the preferred device ("cpu", "opencl:0", ...). */

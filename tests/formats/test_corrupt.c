@@ -306,6 +306,8 @@ static void test_gguf_targeted(void) {
          LOOM_ERR_FORMAT, "overflow"},
         {"negative dim", 3, NULL, 0, {{"w", 1, {UINT64_MAX, 1, 1, 1}, 0, 0}}, 1, 1, 64, LOOM_ERR_FORMAT, "dimension"},
         {"bytes overflow", 3, NULL, 0, {{"w", 2, {1ull << 62, 4, 1, 1}, 0, 0}}, 1, 1, 64, LOOM_ERR_FORMAT, "overflow"},
+        {"row bytes overflow", 3, NULL, 0, {{"w", 1, {0x6000000000000004ull, 1, 1, 1}, 0, 0}}, 1, 1, 64,
+         LOOM_ERR_FORMAT, "overflow"},
         {"ne0 % 32", 3, NULL, 0, {{"w", 1, {33, 1, 1, 1}, 2, 0}}, 1, 1, 64, LOOM_ERR_FORMAT, "block size"},
         {"type 9999", 3, NULL, 0, {{"w", 1, {4, 1, 1, 1}, 9999, 0}}, 1, 1, 64, LOOM_ERR_FORMAT, "unknown type"},
         {"type q5_0", 3, NULL, 0, {{"w", 1, {32, 1, 1, 1}, 6, 0}}, 1, 1, 64, LOOM_ERR_UNSUPPORTED, "q5_0"},
@@ -339,6 +341,13 @@ static void test_gguf_targeted(void) {
         expect(&b, "gguf", cases[i].want, cases[i].needle, cases[i].label);
         bb_free(&b);
     }
+    /* a zero-size tensor whose data section would start past the end of the file */
+    const tinfo zero[1] = {{"z", 1, {0, 1, 1, 1}, 0, 0}};
+    bytes zb = gguf_build(3, NULL, 0, zero, 1, 1, 0, 1);
+    expect(&zb, "gguf", LOOM_ERR_FORMAT, "past the end", "data section past the end");
+    while (zb.n % 32) bb_u8(&zb, 0);
+    expect(&zb, "gguf", LOOM_OK, NULL, "zero-size tensor at the end");
+    bb_free(&zb);
     /* not a GGUF at all; an empty image */
     bytes junk = {(uint8_t *)"GGUX\3\0\0\0", 8, 8};
     expect(&junk, "gguf", LOOM_ERR_FORMAT, "magic", "bad magic");

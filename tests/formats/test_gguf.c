@@ -316,6 +316,66 @@ out:
     unlink(path);
 }
 
+/* Files written by llama.cpp's Python writer (package gguf) via scripts/make_fuzz_corpus.py: the
+ * facts below are the values that script passes to the writer. */
+static void test_python_written(const char *name, uint32_t alignment) {
+    char path[1024], err[256] = "";
+    snprintf(path, sizeof path, "%s/gguf/%s", LOOM_FORMATS_CORPUS, name);
+    loom_file *f = NULL;
+    CHECK_MSG(loom_file_open(path, &f, err, sizeof err) == LOOM_OK, "%s: %s", name, err);
+    if (!f) return;
+    int64_t iv;
+    double dv;
+    const char *sv;
+    CHECK(loom_file_meta_string(f, "general.architecture", &sv) == LOOM_OK && !strcmp(sv, "llama"));
+    CHECK(loom_file_meta_int(f, "t.u8", &iv) == LOOM_OK && iv == 200);
+    CHECK(loom_file_meta_int(f, "t.i16", &iv) == LOOM_OK && iv == -30000);
+    CHECK(loom_file_meta_int(f, "t.u32", &iv) == LOOM_OK && iv == 4000000000ll);
+    CHECK(loom_file_meta_int(f, "t.i64", &iv) == LOOM_OK && iv == INT64_MIN);
+    CHECK(loom_file_meta_find(f, "t.u64") && loom_file_meta_find(f, "t.u64")->v.u64 == UINT64_MAX);
+    CHECK(loom_file_meta_float(f, "t.f32", &dv) == LOOM_OK && dv == 1.5);
+    CHECK(loom_file_meta_float(f, "t.f64", &dv) == LOOM_OK && dv == 1e-300);
+    CHECK(loom_file_meta_int(f, "t.bool", &iv) == LOOM_OK && iv == 1);
+    CHECK(loom_file_meta_string(f, "t.str", &sv) == LOOM_OK && !strcmp(sv, "h\xc3\xa9llo"));
+    const loom_meta *m = loom_file_meta_find(f, "a.str");
+    CHECK(m && m->elem_type == LOOM_META_STRING && m->count == 3 && !strcmp(((char **)m->v.arr)[2], "ccc"));
+    m = loom_file_meta_find(f, "a.i32");
+    CHECK(m && m->elem_type == LOOM_META_I32 && m->count == 3 && ((int32_t *)m->v.arr)[1] == -2);
+    m = loom_file_meta_find(f, "a.nested");
+    CHECK(m && m->elem_type == LOOM_META_ARRAY && m->count == 2);
+    if (m && m->count == 2) CHECK(((loom_meta *)m->v.arr)[1].count == 1);
+    if (alignment) CHECK(loom_file_meta_int(f, "general.alignment", &iv) == LOOM_OK && iv == alignment);
+    struct {
+        const char *name;
+        uint32_t type;
+        int64_t ne0, ne1;
+        uint64_t size;
+    } want[] = {{"q4_0", LOOM_TYPE_Q4_0, 32, 2, 36}, {"q4_1", LOOM_TYPE_Q4_1, 64, 1, 40},
+                {"q8_0", LOOM_TYPE_Q8_0, 32, 1, 34}, {"q4_k", LOOM_TYPE_Q4_K, 256, 1, 144},
+                {"q6_k", LOOM_TYPE_Q6_K, 256, 1, 210}, {"f32", LOOM_TYPE_F32, 3, 2, 24},
+                {"f16", LOOM_TYPE_F16, 3, 1, 6},     {"bf16", LOOM_TYPE_BF16, 4, 1, 8},
+                {"i8", LOOM_TYPE_I8, 3, 1, 3},       {"i16", LOOM_TYPE_I16, 2, 1, 4},
+                {"i32", LOOM_TYPE_I32, 2, 1, 8},     {"i64", LOOM_TYPE_I64, 2, 1, 16},
+                {"f64", LOOM_TYPE_F64, 2, 1, 16}};
+    CHECK(loom_file_tensor_count(f) == sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const loom_file_tensor *t = loom_file_tensor_find(f, want[i].name);
+        CHECK_MSG(t && t->type == want[i].type && t->ne[0] == want[i].ne0 && t->ne[1] == want[i].ne1 &&
+                      t->size == want[i].size && t->offset % (alignment ? alignment : 32) == 0,
+                  "%s %s", name, want[i].name);
+    }
+    float y[6];
+    const loom_file_tensor *t = loom_file_tensor_find(f, "f32");
+    CHECK(t && loom_dequantize_row(t->type, t->data, y, 6) == LOOM_OK && y[0] == 0 && y[5] == 5);
+    t = loom_file_tensor_find(f, "f16");
+    CHECK(t && loom_dequantize_row(t->type, t->data, y, 3) == LOOM_OK && y[0] == 1 && y[1] == -2 && y[2] == 0.5f);
+    t = loom_file_tensor_find(f, "f64");
+    CHECK(t && loom_dequantize_row(t->type, t->data, y, 2) == LOOM_OK && y[0] == 0.25f && y[1] == 2);
+    t = loom_file_tensor_find(f, "i16");
+    CHECK(t && loom_dequantize_row(t->type, t->data, y, 2) == LOOM_OK && y[0] == -1 && y[1] == 2);
+    loom_file_close(f);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/loom_test_gguf_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -323,6 +383,8 @@ int main(void) {
     test_writer_bytes();
     test_round_trip(0);
     test_round_trip(64);
+    test_python_written("all_types.gguf", 0);
+    test_python_written("all_types_align64.gguf", 64);
     rmdir(tmpdir);
     CHECK_DONE();
 }
