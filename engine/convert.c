@@ -133,7 +133,7 @@ static loom_status add_f32(loom_gguf_writer *w, const char *name, uint32_t type,
 }
 
 static loom_status add_tensor(loom_gguf_writer *w, const loom_file_tensor *t, uint32_t type) {
-    if (!type || !is_float_type(t->type) || type == t->type)
+    if (type == LOOM_SAVE_KEEP_TYPES || !is_float_type(t->type) || type == t->type)
         return loom_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size);
     float *v = to_f32(t);
     if (!v) return LOOM_ERR_OUT_OF_MEMORY;
@@ -143,9 +143,9 @@ static loom_status add_tensor(loom_gguf_writer *w, const loom_file_tensor *t, ui
 }
 
 static loom_status check_type(loom_engine *engine, uint32_t type) {
-    if (type != 0 && type != LOOM_TYPE_F32 && type != LOOM_TYPE_F16)
+    if (type != LOOM_SAVE_KEEP_TYPES && type != LOOM_TYPE_F32 && type != LOOM_TYPE_F16)
         return loom_engine_set_error(engine, LOOM_ERR_INVALID_ARGUMENT,
-                                     "save: output type %u is not supported (0 = keep, f32 or f16)", type);
+                                     "save: output type %u is not supported (f32, f16 or keep)", type);
     return LOOM_OK;
 }
 
@@ -297,7 +297,7 @@ loom_status loom_model_save_weight_diff(loom_model *diff, const char *base_path,
             free(bv);
         }
         for (uint64_t k = 0; k < n; k++) sum += (double)v[k];
-        st = add_f32(w, d->name, type ? type : LOOM_TYPE_F32, d->n_dims, d->ne, v, n);
+        st = add_f32(w, d->name, type == LOOM_TYPE_F16 ? LOOM_TYPE_F16 : LOOM_TYPE_F32, d->n_dims, d->ne, v, n);
         free(v);
         if (st) {
             st = loom_engine_set_error(engine, st, "weight diff: cannot add '%s'", d->name);

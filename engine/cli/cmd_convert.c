@@ -62,7 +62,7 @@ int loom_cmd_convert(int argc, char **argv) {
     } else if (!strcmp(type_name, "f16")) {
         type = LOOM_TYPE_F16;
     } else if (!strcmp(type_name, "keep")) {
-        type = 0;
+        type = LOOM_SAVE_KEEP_TYPES;
     } else {
         loom_cli_error(cmd, "--type must be f32, f16 or keep, not '%s'", type_name);
         goto usage_error;

@@ -167,7 +167,7 @@ static loom_status lm_model_init(void *state, const loom_model *model, void **ar
     static const char *const head[] = {"lm_head.weight", NULL};
     static const char *const k_layer[] = {"n_layer", NULL};
     static const char *const k_cache[] = {"lm_cache", NULL};
-    static const char *const k_topk[] = {"cache_topk", NULL};
+    static const char *const k_topk[] = {"cache_topk", "cache_top_k", NULL};
     static const char *const k_csize[] = {"mem_cache_size", NULL};
     static const char *const k_chunk[] = {"mid_length", NULL};
     static const char *const k_sel[] = {"cache_selection_method", NULL};
