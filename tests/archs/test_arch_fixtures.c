@@ -6,7 +6,7 @@
  *  - incremental decoding with the KV cache: one token per call, or, for the cached landmark
  *    cases, exactly the official call sizes (chunks_raw_token_ranges of the fixture's config).
  * Pass: max |loom - golden| <= 1e-4 * max |golden| over every logit.
- * Optional argument: one case name.
+ * Optional argument: one case name, --retrieval (the cached landmark cases) or --no-retrieval.
  */
 #include "archs_util.h"
 
@@ -135,7 +135,14 @@ int main(int argc, char **argv) {
     loom_engine *e = archs_engine();
     if (!e) return 1;
     for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) {
-        if (argc > 1 && strcmp(argv[1], g_cases[i]) != 0) continue;
+        const int cached = strstr(g_cases[i], "cached") != NULL;
+        if (argc > 1 && !strcmp(argv[1], "--no-retrieval")) {
+            if (cached) continue;
+        } else if (argc > 1 && !strcmp(argv[1], "--retrieval")) {
+            if (!cached) continue;
+        } else if (argc > 1 && strcmp(argv[1], g_cases[i]) != 0) {
+            continue;
+        }
         run_case(e, fixtures, g_cases[i]);
     }
     loom_engine_free(e);
