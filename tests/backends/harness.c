@@ -16,16 +16,25 @@
 /* Host table                                                                                   */
 /* ============================================================================================ */
 
+static char last_log[1024];
+
+const char *hb_last_log(void)
+{
+    return last_log;
+}
+
 static void host_log(int32_t level, const char *who, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (level <= LOOM_LOG_WARN)
+        snprintf(last_log, sizeof last_log, "%s", msg);
     if (level > LOOM_LOG_WARN && getenv("LOOM_TEST_VERBOSE") == NULL)
         return;
-    fprintf(stderr, "[%s] ", who != NULL ? who : "?");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
+    fprintf(stderr, "[%s] %s\n", who != NULL ? who : "?", msg);
 }
 
 static void *host_alloc(size_t size)

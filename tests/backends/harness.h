@@ -40,6 +40,9 @@ typedef struct hb_plugin {
 int hb_load(const char *name, hb_plugin *out);
 void hb_unload(hb_plugin *p);
 
+/* The last error or warning a plugin logged through the host table ("" if none). */
+const char *hb_last_log(void);
+
 /* Open device `index` with options given as key, value, ..., NULL. */
 loom_status hb_open(hb_plugin *p, uint32_t index, void **dev, ...);
 
