@@ -255,6 +255,11 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
 #ifdef LOOM_DNNL_OPENMP
     if (threads != NULL && atoi(threads) > 0)
         omp_set_num_threads(atoi(threads));
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds only: GCC 12's LeakSanitizer crashes (SIGSEGV in its tracer) walking the
+     * dynamic TLS of libgomp worker threads that run oneDNN, so run oneDNN on one thread. */
+    omp_set_num_threads(1);
+#endif
 #else
     (void)threads;
 #endif

@@ -103,7 +103,7 @@ static void say(char *buf, size_t size, const char *fmt, ...)
 
 static void describe_device(ocl_device_rec *rec)
 {
-    char version[128] = "", driver[128] = "", cversion[128] = "", vendor[128] = "";
+    char version[128] = "", driver[128] = "", vendor[128] = "";
     cl_uint cu = 0;
     cl_ulong mem = 0, max_alloc = 0;
     cl_device_type type = 0;
@@ -113,7 +113,6 @@ static void describe_device(ocl_device_rec *rec)
     clGetDeviceInfo(rec->device, CL_DEVICE_VENDOR, sizeof vendor - 1, vendor, NULL);
     clGetDeviceInfo(rec->device, CL_DEVICE_VERSION, sizeof version - 1, version, NULL);
     clGetDeviceInfo(rec->device, CL_DRIVER_VERSION, sizeof driver - 1, driver, NULL);
-    clGetDeviceInfo(rec->device, CL_DEVICE_OPENCL_C_VERSION, sizeof cversion - 1, cversion, NULL);
     clGetDeviceInfo(rec->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
     clGetDeviceInfo(rec->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
     clGetDeviceInfo(rec->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
@@ -124,7 +123,7 @@ static void describe_device(ocl_device_rec *rec)
     rec->info.memory_bytes = mem;
     rec->info.max_alloc_bytes = max_alloc;
     rec->info.capabilities = LOOM_BACKEND_CAP_ASYNC;
-    snprintf(rec->info.description, sizeof rec->info.description, "%s %s; platform %u '%.60s'; %s; driver %s",
+    snprintf(rec->info.description, sizeof rec->info.description, "%s %.40s; platform %u '%.50s'; %.60s; driver %.40s",
              (type & CL_DEVICE_TYPE_GPU) ? "GPU" : (type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator", vendor,
              rec->platform_index, rec->platform_name, version, driver);
 }
