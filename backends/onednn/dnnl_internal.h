@@ -3,7 +3,7 @@
  *
  *   dnnl_plugin.c   entry point, CPU/ISA probing, the single device, options, host buffers
  *   dnnl_matmul.c   supports_op, weight preparation, the primitive cache and matmul compute
- *   dnnl_convert.c  weight decoding (F16, BF16, Q8_0, Q4_0, Q4_1 -> f32), bf16 rounding,
+ *   dnnl_convert.c  weight decoding (every weight type -> f32), bf16 rounding,
  *                   per-row int8 quantization of weights and activations
  */
 #ifndef LOOM_DNNL_INTERNAL_H
@@ -20,7 +20,8 @@
 enum {
     ODNN_F32 = 0,  /* f32 x f32 -> f32 */
     ODNN_BF16 = 1, /* bf16 x bf16 -> f32 (activations rounded to bf16 per call) */
-    ODNN_INT8 = 2  /* u8 x s8 -> s32, per-row scales applied afterwards */
+    ODNN_INT8 = 2, /* u8 x s8 -> s32, per-row scales applied afterwards */
+    ODNN_AUTO = 3  /* device mode only: bf16 for quantized weights where bf16 is native, else f32 */
 };
 
 typedef struct odnn_state {
@@ -48,7 +49,7 @@ typedef struct odnn_prim {
 
 typedef struct odnn_device {
     odnn_state *state;
-    int mode; /* resolved ODNN_* for prepared weights */
+    int mode; /* ODNN_* for prepared weights, or ODNN_AUTO */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     odnn_prim cache[ODNN_CACHE];

@@ -180,7 +180,7 @@ static const char *check_matmul(const loom_op_params *p, const loom_tensor_view 
     if (x->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32)
         return "matmul takes F32 activations and an F32 dst";
     if (bytes == 0)
-        return "weight type not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_1 are)";
+        return "weight type not supported";
     for (int i = 0; i < LOOM_MAX_DIMS; i++)
         if (x->ne[i] < 1 || w->ne[i] < 1 || dst->ne[i] < 1 || x->nb[i] < 0 || w->nb[i] < 0 || dst->nb[i] < 0)
             return "bad shape or stride";
@@ -225,6 +225,7 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
     odnn_weight *pw;
     const char *base;
     int64_t block, bytes, k, rows, elem;
+    int path;
     float *tmp;
     if (extra != NULL)
         *extra = NULL;
@@ -235,20 +236,23 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
      * on the f32 path (read in place). */
     if (bytes == 0 || w->ne[1] < 2 || w->ne[0] % block != 0 || w->nb[0] != bytes)
         return LOOM_OK;
-    if (dev->mode == ODNN_F32 && w->type == LOOM_TYPE_F32)
+    path = dev->mode;
+    if (path == ODNN_AUTO) /* quantization error dwarfs bf16 rounding; keep float weights exact */
+        path = w->type == LOOM_TYPE_F32 || w->type == LOOM_TYPE_F16 || w->type == LOOM_TYPE_BF16 ? ODNN_F32 : ODNN_BF16;
+    if (path == ODNN_F32 && w->type == LOOM_TYPE_F32)
         return LOOM_OK;
     base = view_data(w);
     if (base == NULL)
         return odnn_fail(dev, LOOM_ERR_INVALID_ARGUMENT, "weight_prepare: the weight has no host address");
     k = w->ne[0];
     rows = w->ne[1] * w->ne[2] * w->ne[3];
-    elem = dev->mode == ODNN_BF16 ? 2 : dev->mode == ODNN_INT8 ? 1 : 4;
+    elem = path == ODNN_BF16 ? 2 : path == ODNN_INT8 ? 1 : 4;
     pw = calloc(1, sizeof *pw);
     tmp = malloc((size_t)k * sizeof *tmp);
     if (pw == NULL || tmp == NULL)
         goto oom;
     pw->magic = ODNN_WEIGHT_MAGIC;
-    pw->path = dev->mode;
+    pw->path = path;
     pw->k = k;
     pw->n = w->ne[1];
     pw->b2 = w->ne[2];
@@ -256,7 +260,7 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
     pw->data = odnn_alloc((size_t)(rows * k * elem));
     if (pw->data == NULL)
         goto oom;
-    if (dev->mode == ODNN_INT8) {
+    if (path == ODNN_INT8) {
         pw->scale = odnn_alloc((size_t)rows * sizeof(float));
         pw->rowsum = odnn_alloc((size_t)rows * sizeof(int32_t));
         if (pw->scale == NULL || pw->rowsum == NULL)
@@ -266,9 +270,9 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
         for (int64_t i2 = 0; i2 < w->ne[2]; i2++)
             for (int64_t i1 = 0; i1 < w->ne[1]; i1++, r++) {
                 const char *row = base + i1 * w->nb[1] + i2 * w->nb[2] + i3 * w->nb[3];
-                if (dev->mode == ODNN_F32) {
+                if (path == ODNN_F32) {
                     odnn_decode_row(w->type, row, (float *)pw->data + r * k, k);
-                } else if (dev->mode == ODNN_BF16) {
+                } else if (path == ODNN_BF16) {
                     uint16_t *o = (uint16_t *)pw->data + r * k;
                     odnn_decode_row(w->type, row, tmp, k);
                     for (int64_t j = 0; j < k; j++)

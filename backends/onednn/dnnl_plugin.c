@@ -213,7 +213,10 @@ static void odnn_device_close(void *handle)
 
 static const char *path_name(int path)
 {
-    return path == ODNN_BF16 ? "bf16" : path == ODNN_INT8 ? "int8" : "f32";
+    return path == ODNN_BF16   ? "bf16"
+           : path == ODNN_INT8 ? "int8"
+           : path == ODNN_AUTO ? "auto (bf16 for quantized weights, f32 otherwise)"
+                               : "f32";
 }
 
 static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_list *options, void **out)
@@ -233,7 +236,7 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
     if (index != 0)
         return LOOM_ERR_NOT_FOUND;
     if (mode == NULL || mode[0] == '\0' || strcmp(mode, "auto") == 0) {
-        path = st->bf16_native ? ODNN_BF16 : ODNN_F32;
+        path = st->bf16_native ? ODNN_AUTO : ODNN_F32;
     } else if (strcmp(mode, "f32") == 0) {
         path = ODNN_F32;
     } else if (strcmp(mode, "bf16") == 0) {
@@ -345,8 +348,8 @@ static const char *odnn_last_error(void *handle)
 
 static const loom_option_def odnn_options[] = {
     {sizeof(loom_option_def), LOOM_OPT_STRING, "mode", "auto",
-     "matmul path: f32, bf16 (needs oneDNN bf16 support), int8 (u8 x s8, needs VNNI), or auto (bf16 where "
-     "the CPU has native bf16, else f32)"},
+     "matmul path: f32, bf16 (needs oneDNN bf16 support), int8 (u8 x s8, needs VNNI), or auto (bf16 for "
+     "quantized weights where the CPU has native bf16, f32 for everything else)"},
 };
 
 static const loom_backend_api odnn_api = {

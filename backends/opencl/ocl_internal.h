@@ -25,6 +25,7 @@ enum {
     OCL_PROG_ATTENTION,
     OCL_PROG_MATMUL,
     OCL_PROG_COPY,
+    OCL_PROG_TRANSFORM,
     OCL_PROG_COUNT
 };
 
@@ -43,8 +44,13 @@ enum {
     OCL_K_MM_Q8_0,
     OCL_K_MM_Q4_0,
     OCL_K_MM_Q4_1,
+    OCL_K_MM_BF16,
+    OCL_K_MM_Q4_K,
+    OCL_K_MM_Q6_K,
     OCL_K_COPY,
     OCL_K_GET_ROWS,
+    OCL_K_WEIGHTED_SUM,
+    OCL_K_HADAMARD,
     OCL_K_COUNT
 };
 

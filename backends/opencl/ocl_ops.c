@@ -7,6 +7,7 @@
  */
 #include "ocl_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ static void type_size(uint32_t type, int64_t *block, int64_t *bytes)
     case LOOM_TYPE_Q8_0: *block = 32; *bytes = 34; break;
     case LOOM_TYPE_Q4_0: *block = 32; *bytes = 18; break;
     case LOOM_TYPE_Q4_1: *block = 32; *bytes = 20; break;
+    case LOOM_TYPE_Q4_K: *block = 256; *bytes = 144; break;
+    case LOOM_TYPE_Q6_K: *block = 256; *bytes = 210; break;
     default: *bytes = 0; break;
     }
 }
@@ -37,7 +40,13 @@ static int is_float_type(uint32_t t)
 
 static int is_quant_type(uint32_t t)
 {
-    return t == LOOM_TYPE_Q8_0 || t == LOOM_TYPE_Q4_0 || t == LOOM_TYPE_Q4_1;
+    return t == LOOM_TYPE_Q8_0 || t == LOOM_TYPE_Q4_0 || t == LOOM_TYPE_Q4_1 || t == LOOM_TYPE_Q4_K ||
+           t == LOOM_TYPE_Q6_K;
+}
+
+static int is_weight_type(uint32_t t)
+{
+    return is_float_type(t) || is_quant_type(t);
 }
 
 static int64_t nelements(const loom_tensor_view *v)
@@ -125,8 +134,9 @@ static const char *check_op(const ocl_device *dev, const loom_op_params *p, cons
     case LOOM_OP_ADD:
     case LOOM_OP_MUL:
     case LOOM_OP_SWIGLU:
-        if (b == NULL || a->type != LOOM_TYPE_F32 || b->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32)
-            return "binary ops take F32 src0, src1 and dst";
+        if (b == NULL || a->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32 || !is_float_type(b->type) ||
+            (p->op == LOOM_OP_SWIGLU && b->type != LOOM_TYPE_F32))
+            return "binary ops take F32 src0 and dst, src1 F32 (or F16/BF16 for add and mul)";
         if (!same_shape(a, dst) || !repeats(a, b, 0))
             return "dst must have src0's shape and src1 must repeat evenly over src0";
         return NULL;
@@ -142,16 +152,16 @@ static const char *check_op(const ocl_device *dev, const loom_op_params *p, cons
             return "norms take F32 src0 and dst of the same shape";
         for (int i = 1; i <= (p->op == LOOM_OP_RMS_NORM ? 1 : 2); i++) {
             const loom_tensor_view *g = src_at(srcs, n_srcs, (uint32_t)i);
-            if (g != NULL && (g->type != LOOM_TYPE_F32 || g->ne[0] != a->ne[0] || !repeats(a, g, 1)))
-                return "norm gain/bias must be F32 with src0's row length, repeating over rows";
+            if (g != NULL && (!is_float_type(g->type) || g->ne[0] != a->ne[0] || !repeats(a, g, 1)))
+                return "norm gain/bias must be F32, F16 or BF16 with src0's row length, repeating over rows";
         }
         return NULL;
     case LOOM_OP_MATMUL: {
         int64_t block, bytes;
         if (b == NULL || a->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32 || a->nb[0] != 4)
             return "matmul takes F32 activations contiguous along k and an F32 dst";
-        if (b->type != LOOM_TYPE_F32 && b->type != LOOM_TYPE_F16 && !is_quant_type(b->type))
-            return "matmul weights must be F32, F16, Q8_0, Q4_0 or Q4_1";
+        if (!is_weight_type(b->type))
+            return "matmul weights must be F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K";
         type_size(b->type, &block, &bytes);
         if (b->nb[0] != bytes || b->ne[0] != a->ne[0])
             return "matmul weights must be contiguous along k, with src0's k";
@@ -176,9 +186,8 @@ static const char *check_op(const ocl_device *dev, const loom_op_params *p, cons
     case LOOM_OP_SOFTMAX:
         if (a->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32 || !same_shape(a, dst))
             return "softmax takes F32 src0 and dst of the same shape";
-        if (b != NULL && ((b->type != LOOM_TYPE_F32 && b->type != LOOM_TYPE_F16) || b->ne[0] < a->ne[0] ||
-                          !repeats(a, b, 1)))
-            return "softmax mask must be F32 or F16, at least a row long, repeating over rows";
+        if (b != NULL && (!is_float_type(b->type) || b->ne[0] < a->ne[0] || !repeats(a, b, 1)))
+            return "softmax mask must be F32, F16 or BF16, at least a row long, repeating over rows";
         return NULL;
     case LOOM_OP_ATTENTION: {
         int64_t kv_bytes = b != NULL && b->type == LOOM_TYPE_F16 ? 2 : 4;
@@ -197,17 +206,34 @@ static const char *check_op(const ocl_device *dev, const loom_op_params *p, cons
         return NULL;
     }
     case LOOM_OP_COPY:
-        if (!is_float_type(a->type) || !is_float_type(dst->type) || nelements(a) != nelements(dst))
-            return "copy converts between F32, F16 and BF16 with the same number of elements";
-        return NULL;
+        if (nelements(a) != nelements(dst))
+            return "copy needs the same number of elements";
+        if ((is_float_type(a->type) && is_float_type(dst->type)) ||
+            (a->type == LOOM_TYPE_I32 && dst->type == LOOM_TYPE_I32))
+            return NULL;
+        return "copy converts between F32, F16 and BF16, or copies I32";
     case LOOM_OP_GET_ROWS:
-        if (b == NULL || (!is_float_type(a->type) && !is_quant_type(a->type)) || b->type != LOOM_TYPE_I32 ||
-            dst->type != LOOM_TYPE_F32)
-            return "get_rows takes an F32/F16/BF16/Q8_0/Q4_0/Q4_1 table, I32 ids and an F32 dst";
-        if (a->ne[2] != 1 || a->ne[3] != 1 || nelements(b) != b->ne[0] || dst->ne[0] != a->ne[0] ||
-            dst->ne[1] != b->ne[0] || dst->ne[2] != 1 || dst->ne[3] != 1)
-            return "get_rows takes a 2-D table, 1-D ids and a [n_ids, row] dst";
+        if (b == NULL || !is_weight_type(a->type) || b->type != LOOM_TYPE_I32 || dst->type != LOOM_TYPE_F32)
+            return "get_rows takes a table of a weight type, I32 ids and an F32 dst";
+        if (a->ne[2] != 1 || a->ne[3] != 1 || b->ne[3] != 1 || dst->ne[0] != a->ne[0] || dst->ne[1] != b->ne[0] ||
+            dst->ne[2] != b->ne[1] || dst->ne[3] != b->ne[2])
+            return "get_rows takes a 2-D table, ids [n, a, b] and a [row, n, a, b] dst";
         return NULL;
+    case LOOM_OP_WEIGHTED_SUM:
+        if (b == NULL || a->type != LOOM_TYPE_F32 || b->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32)
+            return "weighted_sum operands must be F32";
+        if (a->ne[3] != 1 || nelements(b) != a->ne[2] || dst->ne[0] != a->ne[0] || dst->ne[1] != a->ne[1] ||
+            dst->ne[2] != 1 || dst->ne[3] != 1)
+            return "weighted_sum takes [d, n, S] states, S weights and a [d, n] dst";
+        return NULL;
+    case LOOM_OP_HADAMARD: {
+        int64_t g = p->i[0] != 0 ? p->i[0] : a->ne[0];
+        if (a->type != LOOM_TYPE_F32 || dst->type != LOOM_TYPE_F32 || !same_shape(a, dst))
+            return "hadamard takes F32 src0 and dst of the same shape";
+        if (g <= 0 || (g & (g - 1)) != 0 || a->ne[0] % g != 0)
+            return "hadamard groups must be a power of two dividing the row";
+        return NULL;
+    }
     default:
         return "op not implemented by the OpenCL backend";
     }
@@ -331,6 +357,7 @@ static loom_status op_elementwise(ocl_device *dev, const loom_op_params *p, cons
         return rc;
     if (binary) {
         arg_i(&l, p->op == LOOM_OP_ADD ? 0 : p->op == LOOM_OP_MUL ? 1 : 2);
+        arg_i(&l, (int32_t)b->type);
         arg_tensor(&l, &oa, a);
         arg_tensor(&l, &ob, b);
     } else {
@@ -357,9 +384,9 @@ static loom_status op_norm(ocl_device *dev, const loom_op_params *p, const loom_
     if ((rc = begin(dev, layer ? OCL_K_LAYER_NORM : OCL_K_RMS_NORM, &l)) != LOOM_OK)
         return rc;
     arg_f(&l, p->f[0]);
-    arg_i(&l, w != NULL);
+    arg_i(&l, w != NULL ? (int32_t)w->type : -1);
     if (layer)
-        arg_i(&l, bias != NULL);
+        arg_i(&l, bias != NULL ? (int32_t)bias->type : -1);
     arg_tensor(&l, &oa, a);
     arg_tensor(&l, w != NULL ? &ow : NULL, w);
     if (layer)
@@ -403,7 +430,7 @@ static loom_status op_softmax(ocl_device *dev, const loom_op_params *p, const lo
         return rc;
     if ((rc = begin(dev, OCL_K_SOFTMAX, &l)) != LOOM_OK)
         return rc;
-    arg_f(&l, p->f[0]);
+    arg_f(&l, p->f[0] != 0.0f ? p->f[0] : 1.0f); /* scale 0 means 1 */
     arg_i(&l, mask != NULL);
     arg_i(&l, mask != NULL ? (int32_t)mask->type : 0);
     arg_i(&l, p->i[0] == 1);
@@ -427,7 +454,7 @@ static loom_status op_attention(ocl_device *dev, const loom_op_params *p, const 
         return rc;
     if ((rc = begin(dev, k->type == LOOM_TYPE_F16 ? OCL_K_ATTENTION_F16 : OCL_K_ATTENTION_F32, &l)) != LOOM_OK)
         return rc;
-    arg_f(&l, p->f[0]);
+    arg_f(&l, p->f[0] != 0.0f ? p->f[0] : (float)(1.0 / sqrt((double)q->ne[0]))); /* 0: 1/sqrt(hd) */
     arg_i(&l, p->i[0]);
     arg_tensor(&l, &oq, q);
     arg_tensor(&l, &ok, k);
@@ -443,6 +470,9 @@ static uint32_t mm_kernel(uint32_t type)
     case LOOM_TYPE_Q8_0: return OCL_K_MM_Q8_0;
     case LOOM_TYPE_Q4_0: return OCL_K_MM_Q4_0;
     case LOOM_TYPE_Q4_1: return OCL_K_MM_Q4_1;
+    case LOOM_TYPE_BF16: return OCL_K_MM_BF16;
+    case LOOM_TYPE_Q4_K: return OCL_K_MM_Q4_K;
+    case LOOM_TYPE_Q6_K: return OCL_K_MM_Q6_K;
     default: return OCL_K_MM_F32;
     }
 }
@@ -531,7 +561,7 @@ static loom_status gr_visit(ocl_device *dev, void *ctx, int64_t first, int64_t c
 {
     gr_ctx *c = ctx;
     launch l;
-    size_t global[2] = {(size_t)c->d->ne[0], (size_t)c->ids->ne[0]};
+    size_t global[2] = {(size_t)c->d->ne[0], (size_t)(c->ids->ne[0] * c->ids->ne[1] * c->ids->ne[2])};
     loom_status rc = begin(dev, OCL_K_GET_ROWS, &l);
     if (rc != LOOM_OK)
         return rc;
@@ -587,6 +617,42 @@ static loom_status op_copy(ocl_device *dev, const loom_tensor_view *dst, const l
     return run(&l, "copy", 1, &global, NULL);
 }
 
+static loom_status op_weighted_sum(ocl_device *dev, const loom_tensor_view *dst, const loom_tensor_view *a,
+                                   const loom_tensor_view *w)
+{
+    operand oa, ow, od;
+    launch l;
+    size_t global[2] = {(size_t)dst->ne[0], (size_t)dst->ne[1]};
+    loom_status rc;
+    if ((rc = resolve(dev, a, "states", &oa)) || (rc = resolve(dev, w, "weights", &ow)) ||
+        (rc = resolve(dev, dst, "dst", &od)))
+        return rc;
+    if ((rc = begin(dev, OCL_K_WEIGHTED_SUM, &l)) != LOOM_OK)
+        return rc;
+    arg_tensor(&l, &oa, a);
+    arg_tensor(&l, &ow, w);
+    arg_tensor(&l, &od, dst);
+    return run(&l, "weighted_sum", 2, global, NULL);
+}
+
+static loom_status op_hadamard(ocl_device *dev, const loom_op_params *p, const loom_tensor_view *dst,
+                               const loom_tensor_view *a)
+{
+    operand oa, od;
+    launch l;
+    int64_t g = p->i[0] != 0 ? p->i[0] : a->ne[0];
+    size_t global[2] = {(size_t)(a->ne[0] / g), (size_t)(a->ne[1] * a->ne[2] * a->ne[3])};
+    loom_status rc;
+    if ((rc = resolve(dev, a, "src0", &oa)) || (rc = resolve(dev, dst, "dst", &od)))
+        return rc;
+    if ((rc = begin(dev, OCL_K_HADAMARD, &l)) != LOOM_OK)
+        return rc;
+    arg_i(&l, (int32_t)g);
+    arg_tensor(&l, &oa, a);
+    arg_tensor(&l, &od, dst);
+    return run(&l, "hadamard", 2, global, NULL);
+}
+
 loom_status ocl_compute(void *handle, const loom_op_params *p, const loom_tensor_view *dst,
                         const loom_tensor_view *const *srcs, uint32_t n_srcs)
 {
@@ -615,6 +681,8 @@ loom_status ocl_compute(void *handle, const loom_op_params *p, const loom_tensor
     case LOOM_OP_ATTENTION: rc = op_attention(dev, p, dst, a, b, c); break;
     case LOOM_OP_COPY: rc = op_copy(dev, dst, a); break;
     case LOOM_OP_GET_ROWS: rc = op_get_rows(dev, dst, a, b); break;
+    case LOOM_OP_WEIGHTED_SUM: rc = op_weighted_sum(dev, dst, a, b); break;
+    case LOOM_OP_HADAMARD: rc = op_hadamard(dev, p, dst, a); break;
     default: rc = ocl_fail(dev, LOOM_ERR_UNSUPPORTED, "op %u is not implemented", (unsigned)p->op); break;
     }
     pthread_mutex_unlock(&dev->lock);

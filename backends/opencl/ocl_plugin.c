@@ -538,8 +538,13 @@ static const struct {
     [OCL_K_MM_Q8_0] = {"k_mm_q8_0", OCL_PROG_MATMUL},
     [OCL_K_MM_Q4_0] = {"k_mm_q4_0", OCL_PROG_MATMUL},
     [OCL_K_MM_Q4_1] = {"k_mm_q4_1", OCL_PROG_MATMUL},
+    [OCL_K_MM_BF16] = {"k_mm_bf16", OCL_PROG_MATMUL},
+    [OCL_K_MM_Q4_K] = {"k_mm_q4_k", OCL_PROG_MATMUL},
+    [OCL_K_MM_Q6_K] = {"k_mm_q6_k", OCL_PROG_MATMUL},
     [OCL_K_COPY] = {"k_copy", OCL_PROG_COPY},
     [OCL_K_GET_ROWS] = {"k_get_rows", OCL_PROG_COPY},
+    [OCL_K_WEIGHTED_SUM] = {"k_weighted_sum", OCL_PROG_TRANSFORM},
+    [OCL_K_HADAMARD] = {"k_hadamard", OCL_PROG_TRANSFORM},
 };
 
 static const char *program_source(uint32_t program)
@@ -552,13 +557,15 @@ static const char *program_source(uint32_t program)
     case OCL_PROG_ATTENTION: return ocl_src_attention;
     case OCL_PROG_MATMUL: return ocl_src_matmul;
     case OCL_PROG_COPY: return ocl_src_copy;
+    case OCL_PROG_TRANSFORM: return ocl_src_transforms;
     default: return NULL;
     }
 }
 
 static const char *program_name(uint32_t program)
 {
-    static const char *names[OCL_PROG_COUNT] = {"elementwise", "norm", "rope", "softmax", "attention", "matmul", "copy"};
+    static const char *names[OCL_PROG_COUNT] = {"elementwise", "norm", "rope", "softmax", "attention", "matmul",
+                                                "copy", "transforms"};
     return program < OCL_PROG_COUNT ? names[program] : "?";
 }
 
@@ -639,7 +646,7 @@ static const loom_plugin_desc ocl_desc = {
     .name = OCL_NAME,
     .version = "0.1.0",
     .vendor = "Loom",
-    .description = "OpenCL 1.2 backend (any ICD: PoCL, GPU drivers); F32/F16/Q8_0/Q4_0/Q4_1 matmul",
+    .description = "OpenCL 1.2 backend (any ICD: PoCL, GPU drivers): every op, every weight type",
     .capabilities = LOOM_BACKEND_CAP_ASYNC,
     .options = ocl_options,
     .api = &ocl_api,

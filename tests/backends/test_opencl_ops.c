@@ -352,8 +352,9 @@ static void check_matmul(void *dev, uint32_t wtype, int64_t k, int64_t m, int64_
 
 static void test_matmul(void)
 {
-    const uint32_t types[5] = {LOOM_TYPE_F32, LOOM_TYPE_F16, LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0, LOOM_TYPE_Q4_1};
-    for (int t = 0; t < 5; t++) {
+    const uint32_t types[6] = {LOOM_TYPE_F32, LOOM_TYPE_F16, LOOM_TYPE_BF16, LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0,
+                               LOOM_TYPE_Q4_1};
+    for (int t = 0; t < 6; t++) {
         check_matmul(D, types[t], 96, 37, 1, 1, 1);
         check_matmul(D, types[t], 64, 29, 13, 1, 1);
     }
@@ -466,19 +467,32 @@ static void test_get_rows(void)
 
 static void test_supports(void)
 {
-    int64_t ne[4] = {64, 4, 1, 1}, wne[4] = {256, 4, 1, 1}, xne[4] = {256, 2, 1, 1}, dne[4] = {4, 2, 1, 1};
-    hb_tensor *a = f32_new(ne), *d = f32_new(ne);
-    hb_tensor *wk = hb_tensor_new(&P, D, LOOM_TYPE_Q4_K, wne), *x = f32_new(xne), *dd = f32_new(dne);
-    EXPECT(hb_supports(&P, D, LOOM_OP_HADAMARD, NULL, NULL, d, a, NULL, NULL) == 0, "hadamard is not implemented");
-    EXPECT(hb_supports(&P, D, LOOM_OP_WEIGHTED_SUM, NULL, NULL, d, a, a, NULL) == 0, "weighted_sum is not implemented");
-    EXPECT(hb_supports(&P, D, LOOM_OP_MATMUL, NULL, NULL, dd, x, wk, NULL) == 0, "Q4_K matmul is not implemented");
-    EXPECT(hb_op(&P, D, LOOM_OP_MATMUL, NULL, NULL, dd, x, wk, NULL) == LOOM_ERR_UNSUPPORTED, "compute refuses too");
+    int64_t ne[4] = {64, 4, 1, 1}, xne[4] = {256, 2, 1, 1}, wne[4] = {256, 4, 1, 1}, dne[4] = {4, 2, 1, 1};
+    int64_t qne[4] = {320, 2, 3, 1}, kne[4] = {320, 1, 5, 1};
+    hb_tensor *a = f32_new(ne), *d = f32_new(ne), *dh = hb_tensor_new(&P, D, LOOM_TYPE_F16, ne);
+    hb_tensor *xh = hb_tensor_new(&P, D, LOOM_TYPE_F16, xne), *w = f32_new(wne), *dd = f32_new(dne);
+    hb_tensor *q = f32_new(qne), *k = f32_new(kne), *qd = f32_new(qne);
+    hb_tensor *wi = hb_tensor_new(&P, D, LOOM_TYPE_I32, wne), *x = f32_new(xne);
     EXPECT(hb_supports(&P, D, LOOM_OP_ADD, NULL, NULL, d, a, a, NULL) == 1, "add is implemented");
+    EXPECT(hb_supports(&P, D, LOOM_OP_HADAMARD, NULL, NULL, d, a, NULL, NULL) == 1, "hadamard is implemented");
+    EXPECT(hb_supports(&P, D, LOOM_OP_ADD, NULL, NULL, dh, a, a, NULL) == 0, "an F16 dst is not");
+    EXPECT(hb_supports(&P, D, LOOM_OP_MATMUL, NULL, NULL, dd, xh, w, NULL) == 0, "F16 activations are not");
+    EXPECT(hb_supports(&P, D, LOOM_OP_MATMUL, NULL, NULL, dd, x, wi, NULL) == 0, "I32 weights are not");
+    EXPECT(hb_supports(&P, D, LOOM_OP_ATTENTION, NULL, NULL, qd, q, k, k) == 0, "head size 320 is not");
+    EXPECT(hb_op(&P, D, LOOM_OP_ATTENTION, NULL, NULL, qd, q, k, k) == LOOM_ERR_UNSUPPORTED, "compute refuses too");
+    EXPECT(P.api->last_error(D) != NULL && strstr(P.api->last_error(D), "256") != NULL, "with a reason: %s",
+           P.api->last_error(D) ? P.api->last_error(D) : "(none)");
     hb_tensor_free(a);
     hb_tensor_free(d);
-    hb_tensor_free(wk);
-    hb_tensor_free(x);
+    hb_tensor_free(dh);
+    hb_tensor_free(xh);
+    hb_tensor_free(w);
     hb_tensor_free(dd);
+    hb_tensor_free(q);
+    hb_tensor_free(k);
+    hb_tensor_free(qd);
+    hb_tensor_free(wi);
+    hb_tensor_free(x);
 }
 
 /* A device whose allocations are limited to 4 KiB: weights and tables bigger than that are split

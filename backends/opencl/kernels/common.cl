@@ -12,6 +12,15 @@
 #define LOOM_WG 1
 #endif
 
+/* Accumulators of statistics (norms, softmax sums) and RoPE angles: double where the device has
+ * it (matching the CPU reference's choices), float otherwise. */
+#ifdef cl_khr_fp64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double acc_t;
+#else
+typedef float acc_t;
+#endif
+
 #define T_ARGS(t)                                                                                  \
     __global char *t##_p, long t##_off, int t##_ne0, int t##_ne1, int t##_ne2, int t##_ne3,       \
         long t##_nb0, long t##_nb1, long t##_nb2, long t##_nb3
@@ -30,6 +39,8 @@
 #define TY_Q8_0 3
 #define TY_Q4_0 4
 #define TY_Q4_1 5
+#define TY_Q4_K 6
+#define TY_Q6_K 7
 #define TY_I32 10
 
 float ld_half(__global const char *p)
@@ -90,8 +101,58 @@ float ld_q(int type, __global const char *blk, int i)
     }
 }
 
-/* Sum of v over the work-group (every work-item gets the result). scratch: LOOM_WG floats. */
-float wg_sum(float v, __local float *scratch)
+/* Element e (0..255) of a Q4_K block (144 bytes: fp16 d, fp16 dmin, 12 bytes of 6-bit
+ * scale/min pairs for 8 sub-blocks of 32, 128 bytes of nibbles in 32-byte runs: 32 low nibbles
+ * (sub-block 2r) then 32 high nibbles (2r + 1)): d * scale * q - dmin * min. */
+void q4_k_scale_min(__global const uchar *sc, int j, int *s, int *m)
+{
+    if (j < 4) {
+        *s = sc[j] & 63;
+        *m = sc[j + 4] & 63;
+    } else {
+        *s = (sc[j + 4] & 15) | ((sc[j - 4] >> 6) << 4);
+        *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+    }
+}
+
+float ld_q4_k(__global const char *blk, int e)
+{
+    __global const uchar *u = (__global const uchar *)blk;
+    int j = e / 32, l = e % 32, s, m;
+    uchar b = u[16 + (j / 2) * 32 + l];
+    q4_k_scale_min(u + 4, j, &s, &m);
+    return ld_half(blk) * (float)s * (float)((j & 1) ? (b >> 4) : (b & 15)) - ld_half(blk + 2) * (float)m;
+}
+
+/* Element e (0..255) of a Q6_K block (210 bytes: ql[128] low 4 bits, qh[64] high 2 bits,
+ * int8 scales[16] (one per 16 values), fp16 d last). Each half of 128 values uses 64 ql bytes,
+ * 32 qh bytes and 8 scales; its quarter q (32 values, l = 0..31) takes the low (q < 2) or high
+ * nibble of ql[l + 32 (q & 1)] and bits 2q, 2q+1 of qh[l], with scale l / 16 + 2q. */
+float ld_q6_k(__global const char *blk, int e)
+{
+    __global const uchar *u = (__global const uchar *)blk;
+    int h = e / 128, r = e % 128, q = r / 32, l = r % 32;
+    int lo = u[h * 64 + l + 32 * (q & 1)];
+    int hi = (u[128 + h * 32 + l] >> (2 * q)) & 3;
+    int sc = ((__global const char *)blk)[192 + h * 8 + l / 16 + 2 * q];
+    lo = q >= 2 ? lo >> 4 : lo & 15;
+    return ld_half(blk + 208) * (float)sc * (float)((lo | (hi << 4)) - 32);
+}
+
+/* Element i0 of a row of any weight type. */
+float ld_row_elem(int type, __global const char *row, long nb0, int i0)
+{
+    if (type == TY_F32 || type == TY_F16 || type == TY_BF16)
+        return ld_elem(type, row + (long)i0 * nb0);
+    if (type == TY_Q4_K)
+        return ld_q4_k(row + (long)(i0 / 256) * nb0, i0 % 256);
+    if (type == TY_Q6_K)
+        return ld_q6_k(row + (long)(i0 / 256) * nb0, i0 % 256);
+    return ld_q(type, row + (long)(i0 / 32) * nb0, i0 % 32);
+}
+
+/* Sum of v over the work-group (every work-item gets the result). scratch: LOOM_WG values. */
+acc_t wg_sum(acc_t v, __local acc_t *scratch)
 {
 #if LOOM_WG == 1
     return v;

@@ -11,12 +11,12 @@
 #define UN_SILU 1
 #define UN_GELU 2
 
-__kernel void k_binary(int op, T_ARGS(a), T_ARGS(b), T_ARGS(d))
+__kernel void k_binary(int op, int b_type, T_ARGS(a), T_ARGS(b), T_ARGS(d))
 {
     int i0 = get_global_id(0), i1 = get_global_id(1), i23 = get_global_id(2);
     int i2 = i23 % d_ne2, i3 = i23 / d_ne2;
     float x = *(__global const float *)T_AT(a, i0, i1, i2, i3);
-    float y = *(__global const float *)T_AT(b, i0 % b_ne0, i1 % b_ne1, i2 % b_ne2, i3 % b_ne3);
+    float y = ld_elem(b_type, T_AT(b, i0 % b_ne0, i1 % b_ne1, i2 % b_ne2, i3 % b_ne3));
     float r;
     if (op == BIN_ADD)
         r = x + y;

@@ -1,6 +1,6 @@
 /*
  * softmax.cl - row softmax of a * scale (+ mask, F32 or F16, repeated over rows when it has
- * fewer), with an optional causal limit: row i1 sees columns c <= causal_off + i1. One work-group
+ * fewer; scale 0 means 1), with an optional causal limit: row i1 sees columns c <= causal_off + i1. One work-group
  * of LOOM_WG items per row. A row with no visible column is written as zeros.
  */
 float sm_value(float scale, int has_mask, int m_type, int causal, int causal_off, int c, int i1, int i2, int i3,
@@ -22,9 +22,11 @@ __kernel void k_softmax(float scale, int has_mask, int m_type, int causal, int c
                         T_ARGS(d))
 {
     __local float scratch[LOOM_WG];
+    __local acc_t ascratch[LOOM_WG];
     int row = get_group_id(0), lid = get_local_id(0);
     int i1 = row % a_ne1, i2 = (row / a_ne1) % a_ne2, i3 = row / (a_ne1 * a_ne2);
-    float mx = -INFINITY, sum = 0.0f, inv;
+    float mx = -INFINITY, inv;
+    acc_t sum = 0;
     for (int c = lid; c < a_ne0; c += LOOM_WG)
         mx = fmax(mx, SM_VALUE(c));
     mx = wg_max(mx, scratch);
@@ -35,8 +37,8 @@ __kernel void k_softmax(float scale, int has_mask, int m_type, int causal, int c
     }
     for (int c = lid; c < a_ne0; c += LOOM_WG)
         sum += exp(SM_VALUE(c) - mx);
-    sum = wg_sum(sum, scratch);
-    inv = 1.0f / sum;
+    sum = wg_sum(sum, ascratch);
+    inv = (float)(1 / sum);
     for (int c = lid; c < a_ne0; c += LOOM_WG)
         *(__global float *)T_AT(d, c, i1, i2, i3) = exp(SM_VALUE(c) - mx) * inv;
 }
