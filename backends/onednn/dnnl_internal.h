@@ -1,6 +1,7 @@
 /*
  * dnnl_internal.h - shared declarations of the oneDNN backend plugin (never installed).
  *
+ *   dnnl_loader.c   dlopen of libdnnl.so.2 (and the OpenMP wait policy) at init
  *   dnnl_plugin.c   entry point, CPU/ISA probing, the single device, options, host buffers
  *   dnnl_matmul.c   supports_op, weight preparation, the primitive cache and matmul compute
  *   dnnl_convert.c  weight decoding (every weight type -> f32), bf16 rounding,
@@ -12,9 +13,44 @@
 #include "loom_plugin.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
 #include <pthread.h>
 
 #define DNNL_NAME "onednn"
+
+/* ---- dnnl_loader.c: the oneDNN functions used, resolved at run time ---- */
+#define ODNN_FUNCS(X)                                                                              \
+    X(dnnl_version)                                                                                \
+    X(dnnl_status2str)                                                                             \
+    X(dnnl_get_effective_cpu_isa)                                                                  \
+    X(dnnl_engine_create)                                                                          \
+    X(dnnl_engine_destroy)                                                                         \
+    X(dnnl_stream_create)                                                                          \
+    X(dnnl_stream_destroy)                                                                         \
+    X(dnnl_stream_wait)                                                                            \
+    X(dnnl_memory_desc_init_by_strides)                                                            \
+    X(dnnl_matmul_desc_init)                                                                       \
+    X(dnnl_primitive_desc_create)                                                                  \
+    X(dnnl_primitive_desc_destroy)                                                                 \
+    X(dnnl_primitive_create)                                                                       \
+    X(dnnl_primitive_destroy)                                                                      \
+    X(dnnl_primitive_execute)                                                                      \
+    X(dnnl_memory_create)                                                                          \
+    X(dnnl_memory_set_data_handle)                                                                 \
+    X(dnnl_memory_destroy)
+
+typedef struct odnn_lib {
+    void *handle;
+#define ODNN_MEMBER(f) __typeof__(f) *f;
+    ODNN_FUNCS(ODNN_MEMBER)
+#undef ODNN_MEMBER
+    void (*omp_set_num_threads)(int); /* NULL without an OpenMP runtime */
+    int (*omp_get_max_threads)(void);
+} odnn_lib;
+
+extern odnn_lib odnn;
+/* Load libdnnl once (thread-safe). 0 on success, else -1 with the reason. */
+int odnn_lib_load(char *reason, size_t reason_size);
 
 /* Compute paths of a matmul. */
 enum {
@@ -39,6 +75,7 @@ typedef struct odnn_state {
 typedef struct odnn_prim {
     int used;
     int path;
+    int nthr; /* OpenMP threads it was created for */
     int64_t m, k, n, lda, ldw, ldd;
     uint64_t stamp;
     dnnl_primitive_t prim;
@@ -49,7 +86,8 @@ typedef struct odnn_prim {
 
 typedef struct odnn_device {
     odnn_state *state;
-    int mode; /* ODNN_* for prepared weights, or ODNN_AUTO */
+    int mode;    /* ODNN_* for prepared weights, or ODNN_AUTO */
+    int threads; /* OpenMP threads for large matmuls */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     odnn_prim cache[ODNN_CACHE];

@@ -12,7 +12,6 @@
  */
 #include "dnnl_internal.h"
 
-#include <oneapi/dnnl/dnnl_debug.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +23,7 @@ static dnnl_status_t make_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols,
                              int64_t stride_rows, int64_t stride_cols)
 {
     dnnl_dims_t dims = {rows, cols}, strides = {stride_rows, stride_cols};
-    return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+    return odnn.dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
 static dnnl_status_t create_prim(dnnl_engine_t engine, int path, int64_t m, int64_t k, int64_t n, int64_t lda,
@@ -41,12 +40,12 @@ static dnnl_status_t create_prim(dnnl_engine_t engine, int path, int64_t m, int6
     if ((s = make_md(src_md, m, k, st, lda, 1)) != dnnl_success || (s = make_md(wei_md, k, n, wt, 1, ldw)) != dnnl_success ||
         (s = make_md(dst_md, m, n, dt, ldd, 1)) != dnnl_success)
         return s;
-    if ((s = dnnl_matmul_desc_init(&desc, src_md, wei_md, NULL, dst_md)) != dnnl_success)
+    if ((s = odnn.dnnl_matmul_desc_init(&desc, src_md, wei_md, NULL, dst_md)) != dnnl_success)
         return s;
-    if ((s = dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL)) != dnnl_success)
+    if ((s = odnn.dnnl_primitive_desc_create(&pd, &desc, NULL, engine, NULL)) != dnnl_success)
         return s;
-    s = dnnl_primitive_create(prim, pd);
-    dnnl_primitive_desc_destroy(pd);
+    s = odnn.dnnl_primitive_create(prim, pd);
+    odnn.dnnl_primitive_desc_destroy(pd);
     return s;
 }
 
@@ -56,20 +55,20 @@ int odnn_probe_path(dnnl_engine_t engine, int path)
     dnnl_primitive_t prim = NULL;
     dnnl_status_t s = create_prim(engine, path, 4, 64, 16, 64, 64, 16, &prim, &a, &b, &c);
     if (prim != NULL)
-        dnnl_primitive_destroy(prim);
+        odnn.dnnl_primitive_destroy(prim);
     return s == dnnl_success ? 0 : -1;
 }
 
 static void prim_destroy(odnn_prim *p)
 {
     if (p->prim != NULL)
-        dnnl_primitive_destroy(p->prim);
+        odnn.dnnl_primitive_destroy(p->prim);
     if (p->src != NULL)
-        dnnl_memory_destroy(p->src);
+        odnn.dnnl_memory_destroy(p->src);
     if (p->wei != NULL)
-        dnnl_memory_destroy(p->wei);
+        odnn.dnnl_memory_destroy(p->wei);
     if (p->dst != NULL)
-        dnnl_memory_destroy(p->dst);
+        odnn.dnnl_memory_destroy(p->dst);
     memset(p, 0, sizeof *p);
 }
 
@@ -82,18 +81,29 @@ void odnn_cache_clear(odnn_device *dev)
 
 /* The cached primitive for this path and shape, created on a miss (evicting the least recently
  * used entry). */
+/* Matmuls under this many multiply-adds run on one thread: waking OpenMP workers costs more. */
+#define ODNN_SMALL_WORK ((int64_t)1 << 21)
+
+static void set_threads(int nthr)
+{
+    if (odnn.omp_set_num_threads != NULL)
+        odnn.omp_set_num_threads(nthr);
+}
+
 static loom_status get_prim(odnn_device *dev, int path, int64_t m, int64_t k, int64_t n, int64_t lda, int64_t ldw,
                             int64_t ldd, odnn_prim **out)
 {
+    int nthr = m * k * n < ODNN_SMALL_WORK ? 1 : dev->threads;
     odnn_prim *victim = &dev->cache[0];
     dnnl_memory_desc_t smd, wmd, dmd;
     dnnl_status_t s;
     dev->clock++;
     for (int i = 0; i < ODNN_CACHE; i++) {
         odnn_prim *p = &dev->cache[i];
-        if (p->used && p->path == path && p->m == m && p->k == k && p->n == n && p->lda == lda && p->ldw == ldw &&
-            p->ldd == ldd) {
+        if (p->used && p->path == path && p->nthr == nthr && p->m == m && p->k == k && p->n == n && p->lda == lda &&
+            p->ldw == ldw && p->ldd == ldd) {
             p->stamp = dev->clock;
+            set_threads(nthr);
             dev->cache_hits++;
             *out = p;
             return LOOM_OK;
@@ -104,21 +114,23 @@ static loom_status get_prim(odnn_device *dev, int path, int64_t m, int64_t k, in
     dev->cache_misses++;
     if (victim->used)
         prim_destroy(victim);
+    set_threads(nthr);
     s = create_prim(dev->engine, path, m, k, n, lda, ldw, ldd, &victim->prim, &smd, &wmd, &dmd);
     if (s == dnnl_success)
-        s = dnnl_memory_create(&victim->src, &smd, dev->engine, DNNL_MEMORY_NONE);
+        s = odnn.dnnl_memory_create(&victim->src, &smd, dev->engine, DNNL_MEMORY_NONE);
     if (s == dnnl_success)
-        s = dnnl_memory_create(&victim->wei, &wmd, dev->engine, DNNL_MEMORY_NONE);
+        s = odnn.dnnl_memory_create(&victim->wei, &wmd, dev->engine, DNNL_MEMORY_NONE);
     if (s == dnnl_success)
-        s = dnnl_memory_create(&victim->dst, &dmd, dev->engine, DNNL_MEMORY_NONE);
+        s = odnn.dnnl_memory_create(&victim->dst, &dmd, dev->engine, DNNL_MEMORY_NONE);
     if (s != dnnl_success) {
         prim_destroy(victim);
         return odnn_fail(dev, LOOM_ERR_BACKEND, "oneDNN matmul (%s, M=%lld K=%lld N=%lld) could not be created: %s",
                          path == ODNN_BF16 ? "bf16" : path == ODNN_INT8 ? "int8" : "f32", (long long)m, (long long)k,
-                         (long long)n, dnnl_status2str(s));
+                         (long long)n, odnn.dnnl_status2str(s));
     }
     victim->used = 1;
     victim->path = path;
+    victim->nthr = nthr;
     victim->m = m;
     victim->k = k;
     victim->n = n;
@@ -134,21 +146,21 @@ static loom_status run_prim(odnn_device *dev, odnn_prim *p, const void *src, con
 {
     dnnl_exec_arg_t args[3];
     dnnl_status_t s;
-    if ((s = dnnl_memory_set_data_handle(p->src, (void *)(uintptr_t)src)) != dnnl_success ||
-        (s = dnnl_memory_set_data_handle(p->wei, (void *)(uintptr_t)wei)) != dnnl_success ||
-        (s = dnnl_memory_set_data_handle(p->dst, dst)) != dnnl_success)
-        return odnn_fail(dev, LOOM_ERR_BACKEND, "oneDNN set_data_handle failed: %s", dnnl_status2str(s));
+    if ((s = odnn.dnnl_memory_set_data_handle(p->src, (void *)(uintptr_t)src)) != dnnl_success ||
+        (s = odnn.dnnl_memory_set_data_handle(p->wei, (void *)(uintptr_t)wei)) != dnnl_success ||
+        (s = odnn.dnnl_memory_set_data_handle(p->dst, dst)) != dnnl_success)
+        return odnn_fail(dev, LOOM_ERR_BACKEND, "oneDNN set_data_handle failed: %s", odnn.dnnl_status2str(s));
     args[0].arg = DNNL_ARG_SRC;
     args[0].memory = p->src;
     args[1].arg = DNNL_ARG_WEIGHTS;
     args[1].memory = p->wei;
     args[2].arg = DNNL_ARG_DST;
     args[2].memory = p->dst;
-    s = dnnl_primitive_execute(p->prim, dev->stream, 3, args);
+    s = odnn.dnnl_primitive_execute(p->prim, dev->stream, 3, args);
     if (s == dnnl_success)
-        s = dnnl_stream_wait(dev->stream);
+        s = odnn.dnnl_stream_wait(dev->stream);
     if (s != dnnl_success)
-        return odnn_fail(dev, LOOM_ERR_BACKEND, "oneDNN matmul execution failed: %s", dnnl_status2str(s));
+        return odnn_fail(dev, LOOM_ERR_BACKEND, "oneDNN matmul execution failed: %s", odnn.dnnl_status2str(s));
     return LOOM_OK;
 }
 

@@ -9,15 +9,11 @@
  */
 #include "dnnl_internal.h"
 
-#include <oneapi/dnnl/dnnl_debug.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef LOOM_DNNL_OPENMP
-#include <omp.h>
-#endif
 
 static const loom_host_api *g_host;
 
@@ -104,31 +100,40 @@ static loom_status odnn_init(const loom_host_api *host, void **state_out, char *
     odnn_state *st;
     dnnl_engine_t engine = NULL;
     dnnl_status_t s;
-    const dnnl_version_t *ver = dnnl_version();
+    const dnnl_version_t *ver;
+    int saved_threads = 0;
     const char *max_isa = getenv("ONEDNN_MAX_CPU_ISA");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 
     *state_out = NULL;
     if (host != NULL)
         g_host = host;
+    if (odnn_lib_load(reason, reason_size) != 0)
+        return LOOM_ERR_UNAVAILABLE;
+    ver = odnn.dnnl_version();
     if (ver == NULL || ver->major != 2) {
         snprintf(reason, reason_size, "oneDNN 2.x is required (found %d.%d)", ver ? ver->major : 0,
                  ver ? ver->minor : 0);
         return LOOM_ERR_UNAVAILABLE;
     }
-    s = dnnl_engine_create(&engine, dnnl_cpu, 0);
+    s = odnn.dnnl_engine_create(&engine, dnnl_cpu, 0);
     if (s != dnnl_success) {
-        snprintf(reason, reason_size, "oneDNN could not create a CPU engine: %s", dnnl_status2str(s));
+        snprintf(reason, reason_size, "oneDNN could not create a CPU engine: %s", odnn.dnnl_status2str(s));
         return LOOM_ERR_UNAVAILABLE;
     }
     st = calloc(1, sizeof *st);
     if (st == NULL) {
-        dnnl_engine_destroy(engine);
+        odnn.dnnl_engine_destroy(engine);
         snprintf(reason, reason_size, "out of memory");
         return LOOM_ERR_OUT_OF_MEMORY;
     }
     st->host = host;
-    st->isa = dnnl_get_effective_cpu_isa();
+    st->isa = odnn.dnnl_get_effective_cpu_isa();
+    /* The probes are tiny: run them on this thread only (and restore the thread's setting). */
+    if (odnn.omp_set_num_threads != NULL && odnn.omp_get_max_threads != NULL) {
+        saved_threads = odnn.omp_get_max_threads();
+        odnn.omp_set_num_threads(1);
+    }
 
     if (odnn_probe_path(engine, ODNN_BF16) == 0) {
         st->bf16_ok = 1;
@@ -148,7 +153,9 @@ static loom_status odnn_init(const loom_host_api *host, void **state_out, char *
                  "matmul saturates 16-bit sums without it",
                  isa_name(st->isa), max_isa != NULL ? ", ONEDNN_MAX_CPU_ISA=" : "", max_isa != NULL ? max_isa : "");
     }
-    dnnl_engine_destroy(engine);
+    odnn.dnnl_engine_destroy(engine);
+    if (saved_threads > 0)
+        odnn.omp_set_num_threads(saved_threads);
 
     st->info.struct_size = sizeof st->info;
     st->info.compute_units = ncpu > 0 ? (uint32_t)ncpu : 1;
@@ -203,9 +210,9 @@ static void odnn_device_close(void *handle)
         return;
     odnn_cache_clear(dev);
     if (dev->stream != NULL)
-        dnnl_stream_destroy(dev->stream);
+        odnn.dnnl_stream_destroy(dev->stream);
     if (dev->engine != NULL)
-        dnnl_engine_destroy(dev->engine);
+        odnn.dnnl_engine_destroy(dev->engine);
     odnn_free(dev->scratch);
     pthread_mutex_destroy(&dev->lock);
     free(dev);
@@ -255,33 +262,32 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
         odnn_log(LOOM_LOG_ERROR, "plugin.onednn.mode=%s: expected f32, bf16, int8 or auto", mode);
         return LOOM_ERR_CONFIG;
     }
-#ifdef LOOM_DNNL_OPENMP
-    if (threads != NULL && atoi(threads) > 0)
-        omp_set_num_threads(atoi(threads));
-#if defined(__SANITIZE_ADDRESS__)
-    /* Sanitizer builds only: GCC 12's LeakSanitizer crashes (SIGSEGV in its tracer) walking the
-     * dynamic TLS of libgomp worker threads that run oneDNN, so run oneDNN on one thread. */
-    omp_set_num_threads(1);
-#endif
-#else
-    (void)threads;
-#endif
     dev = calloc(1, sizeof *dev);
     if (dev == NULL)
         return LOOM_ERR_OUT_OF_MEMORY;
     pthread_mutex_init(&dev->lock, NULL);
     dev->state = st;
     dev->mode = path;
-    s = dnnl_engine_create(&dev->engine, dnnl_cpu, 0);
+    /* OpenMP threads for large matmuls: the global "threads" option, else OpenMP's default.
+     * Set before every primitive creation and execution (the setting is per calling thread). */
+    dev->threads = threads != NULL && atoi(threads) > 0 ? atoi(threads)
+                   : odnn.omp_get_max_threads != NULL ? odnn.omp_get_max_threads()
+                                                      : 1;
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds only: GCC 12's LeakSanitizer crashes (SIGSEGV in its tracer) walking the
+     * dynamic TLS of libgomp worker threads that run oneDNN, so oneDNN runs on one thread. */
+    dev->threads = 1;
+#endif
+    s = odnn.dnnl_engine_create(&dev->engine, dnnl_cpu, 0);
     if (s == dnnl_success)
-        s = dnnl_stream_create(&dev->stream, dev->engine, dnnl_stream_default_flags);
+        s = odnn.dnnl_stream_create(&dev->stream, dev->engine, dnnl_stream_default_flags);
     if (s != dnnl_success) {
-        odnn_log(LOOM_LOG_ERROR, "oneDNN engine/stream creation failed: %s", dnnl_status2str(s));
+        odnn_log(LOOM_LOG_ERROR, "oneDNN engine/stream creation failed: %s", odnn.dnnl_status2str(s));
         odnn_device_close(dev);
         return LOOM_ERR_UNAVAILABLE;
     }
-    odnn_log(LOOM_LOG_INFO, "opened %s: matmul path %s%s%s", st->info.name, path_name(path),
-             st->int8_ok ? "" : "; ", st->int8_ok ? "" : st->int8_why);
+    odnn_log(LOOM_LOG_INFO, "opened %s: matmul path %s, %d threads%s%s", st->info.name, path_name(path),
+             dev->threads, st->int8_ok ? "" : "; ", st->int8_ok ? "" : st->int8_why);
     *out = dev;
     return LOOM_OK;
 }

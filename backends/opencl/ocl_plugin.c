@@ -123,9 +123,9 @@ static void describe_device(ocl_device_rec *rec)
     rec->info.memory_bytes = mem;
     rec->info.max_alloc_bytes = max_alloc;
     rec->info.capabilities = LOOM_BACKEND_CAP_ASYNC;
-    snprintf(rec->info.description, sizeof rec->info.description, "%s %.40s; platform %u '%.50s'; %.60s; driver %.40s",
+    snprintf(rec->info.description, sizeof rec->info.description, "%s %.32s; %.90s; driver %.32s; platform %u '%.40s'",
              (type & CL_DEVICE_TYPE_GPU) ? "GPU" : (type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator", vendor,
-             rec->platform_index, rec->platform_name, version, driver);
+             version, driver, rec->platform_index, rec->platform_name);
 }
 
 static loom_status ocl_init(const loom_host_api *host, void **state_out, char *reason, size_t reason_size)
