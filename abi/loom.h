@@ -56,8 +56,7 @@ LOOM_API loom_status loom_options_create(loom_options **out);
 LOOM_API void loom_options_free(loom_options *options);
 /* Set `key` to `value` from `source` (LOOM_SOURCE_*). A value from a lower-precedence source
  * never replaces one from a higher source. Copies both strings. */
-LOOM_API loom_status loom_options_set(loom_options *options, const char *key, const char *value,
-                                      int32_t source);
+LOOM_API loom_status loom_options_set(loom_options *options, const char *key, const char *value, int32_t source);
 /* Read a configuration file ("key = value" lines, '#' comments, [section] prefixes). */
 LOOM_API loom_status loom_options_load_file(loom_options *options, const char *path);
 /* Read LOOM_OPT_* variables (secure_getenv). */
@@ -67,8 +66,8 @@ LOOM_API loom_status loom_options_get(const loom_options *options, const char *k
                                       int32_t *source);
 LOOM_API uint32_t loom_options_count(const loom_options *options);
 /* Entry i in sorted key order (borrowed strings). */
-LOOM_API loom_status loom_options_at(const loom_options *options, uint32_t index, const char **key,
-                                     const char **value, int32_t *source);
+LOOM_API loom_status loom_options_at(const loom_options *options, uint32_t index, const char **key, const char **value,
+                                     int32_t *source);
 LOOM_API const char *loom_options_last_error(const loom_options *options);
 
 /* ============================================================================================ */
@@ -79,8 +78,7 @@ LOOM_API const char *loom_options_last_error(const loom_options *options);
  * be NULL (defaults + environment). Unknown keys fail with LOOM_ERR_CONFIG; keys of plugins
  * that are not loaded only warn. On failure *out is NULL and, when `error` is not NULL, a
  * message is written there. */
-LOOM_API loom_status loom_engine_create(const loom_options *options, loom_engine **out, char *error,
-                                        size_t error_size);
+LOOM_API loom_status loom_engine_create(const loom_options *options, loom_engine **out, char *error, size_t error_size);
 LOOM_API void loom_engine_free(loom_engine *engine);
 LOOM_API const char *loom_engine_last_error(const loom_engine *engine);
 /* The engine's effective options, with defaults filled in (borrowed, engine-owned). */
@@ -88,17 +86,17 @@ LOOM_API const loom_options *loom_engine_options(const loom_engine *engine);
 
 typedef struct loom_plugin_info {
     uint32_t struct_size;
-    uint32_t kind;         /* LOOM_PLUGIN_KIND_* (0 when rejected before the descriptor) */
-    uint32_t state;        /* LOOM_PLUGIN_AVAILABLE / _UNAVAILABLE / _REJECTED */
-    uint32_t n_devices;    /* backends: devices found */
+    uint32_t kind;      /* LOOM_PLUGIN_KIND_* (0 when rejected before the descriptor) */
+    uint32_t state;     /* LOOM_PLUGIN_AVAILABLE / _UNAVAILABLE / _REJECTED */
+    uint32_t n_devices; /* backends: devices found */
     uint32_t abi_major;
-    uint32_t abi_minor;    /* negotiated minor */
-    const char *name;      /* borrowed from the engine; "" when unknown */
+    uint32_t abi_minor; /* negotiated minor */
+    const char *name;   /* borrowed from the engine; "" when unknown */
     const char *version;
     const char *vendor;
     const char *description;
-    const char *path;      /* real path of the shared object */
-    const char *reason;    /* why unavailable or rejected; "" when available */
+    const char *path;   /* real path of the shared object */
+    const char *reason; /* why unavailable or rejected; "" when available */
 } loom_plugin_info;
 
 LOOM_API uint32_t loom_engine_plugin_count(const loom_engine *engine);
@@ -148,8 +146,8 @@ typedef struct loom_model_info {
     int64_t n_ctx_train;
     int64_t n_embd;
     int64_t n_layer;
-    int32_t bos_token;  /* -1 when none */
-    int32_t eos_token;  /* -1 when none */
+    int32_t bos_token; /* -1 when none */
+    int32_t eos_token; /* -1 when none */
     uint64_t file_bytes;
     uint64_t weight_bytes;
     double load_seconds;
@@ -157,7 +155,7 @@ typedef struct loom_model_info {
     const char *arch_plugin;  /* name of the plugin running it */
     const char *name;         /* general.name or "" */
     const char *path;
-    const char *tokenizer;    /* "llama" (SentencePiece BPE), "gpt2" (byte-level BPE) or "" */
+    const char *tokenizer; /* "llama" (SentencePiece BPE), "gpt2" (byte-level BPE) or "" */
 } loom_model_info;
 
 LOOM_API loom_status loom_model_get_info(const loom_model *model, loom_model_info *out);
@@ -169,7 +167,7 @@ LOOM_API loom_status loom_model_meta_at(const loom_model *model, uint32_t index,
 
 typedef struct loom_tensor_desc {
     uint32_t struct_size;
-    uint32_t type;   /* LOOM_TYPE_* */
+    uint32_t type; /* LOOM_TYPE_* */
     uint32_t n_dims;
     uint32_t reserved;
     int64_t ne[4];
@@ -189,11 +187,11 @@ enum {
 };
 
 /* Tokenize `text_len` bytes. On LOOM_ERR_BUFFER_TOO_SMALL *n_tokens holds the needed count. */
-LOOM_API loom_status loom_model_tokenize(const loom_model *model, const char *text, size_t text_len,
-                                         uint32_t flags, int32_t *tokens, size_t capacity, size_t *n_tokens);
+LOOM_API loom_status loom_model_tokenize(const loom_model *model, const char *text, size_t text_len, uint32_t flags,
+                                         int32_t *tokens, size_t capacity, size_t *n_tokens);
 /* The text of one token (special tokens rendered only with `render_special`). */
-LOOM_API loom_status loom_model_token_piece(const loom_model *model, int32_t token, bool render_special,
-                                            char *buf, size_t capacity, size_t *length);
+LOOM_API loom_status loom_model_token_piece(const loom_model *model, int32_t token, bool render_special, char *buf,
+                                            size_t capacity, size_t *length);
 /* Detokenize a whole sequence (handles the leading-space rule of SentencePiece models). */
 LOOM_API loom_status loom_model_detokenize(const loom_model *model, const int32_t *tokens, size_t n_tokens,
                                            bool render_special, char *buf, size_t capacity, size_t *length);
@@ -201,15 +199,15 @@ LOOM_API loom_status loom_model_detokenize(const loom_model *model, const int32_
 typedef struct loom_chat_message {
     uint32_t struct_size;
     uint32_t reserved;
-    const char *role;    /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } loom_chat_message;
 
 /* Render a conversation with the model's chat template (ChatML, Llama-2 [INST], ...).
  * LOOM_ERR_UNSUPPORTED with a message naming the template when it is not recognised. */
 LOOM_API loom_status loom_model_chat_format(const loom_model *model, const loom_chat_message *messages,
-                                            size_t n_messages, bool add_assistant_prompt, char *buf,
-                                            size_t capacity, size_t *length);
+                                            size_t n_messages, bool add_assistant_prompt, char *buf, size_t capacity,
+                                            size_t *length);
 
 /* ============================================================================================ */
 /* Inference contexts                                                                           */
@@ -217,15 +215,14 @@ LOOM_API loom_status loom_model_chat_format(const loom_model *model, const loom_
 
 typedef struct loom_context_params {
     uint32_t struct_size;
-    uint32_t n_ctx;    /* 0 = option "ctx_size" or the model's training context */
-    uint32_t n_batch;  /* 0 = option "batch_size" */
-    uint32_t n_threads;/* 0 = option "threads" */
+    uint32_t n_ctx;      /* 0 = option "ctx_size" or the model's training context */
+    uint32_t n_batch;    /* 0 = option "batch_size" */
+    uint32_t n_threads;  /* 0 = option "threads" */
     const char *backend; /* NULL = option "backend" (e.g. "cpu", "opencl", "cuda:0,cpu") */
 } loom_context_params;
 
 /* Create an inference context (KV cache, scratch memory) on the chosen backend. */
-LOOM_API loom_status loom_context_create(loom_model *model, const loom_context_params *params,
-                                         loom_context **out);
+LOOM_API loom_status loom_context_create(loom_model *model, const loom_context_params *params, loom_context **out);
 LOOM_API void loom_context_free(loom_context *ctx);
 LOOM_API const char *loom_context_last_error(const loom_context *ctx);
 /* Forget all tokens (the context can be reused for a new sequence). */
@@ -253,12 +250,12 @@ LOOM_API const char *loom_context_placement(loom_context *ctx);
 
 typedef struct loom_sampler_params {
     uint32_t struct_size;
-    int32_t top_k;           /* 0 = off */
-    float temperature;       /* 0 = greedy */
-    float top_p;             /* 1 = off */
-    float min_p;             /* 0 = off */
-    float repeat_penalty;    /* 1 = off */
-    int32_t repeat_last_n;   /* tokens considered for the penalty */
+    int32_t top_k;         /* 0 = off */
+    float temperature;     /* 0 = greedy */
+    float top_p;           /* 1 = off */
+    float min_p;           /* 0 = off */
+    float repeat_penalty;  /* 1 = off */
+    int32_t repeat_last_n; /* tokens considered for the penalty */
     uint32_t reserved;
     uint64_t seed;
 } loom_sampler_params;
@@ -268,8 +265,7 @@ LOOM_API void loom_sampler_params_default(loom_sampler_params *out);
 LOOM_API loom_status loom_sampler_create(const loom_sampler_params *params, loom_sampler **out);
 LOOM_API void loom_sampler_free(loom_sampler *sampler);
 /* Choose a token from `logits` (n_vocab values; not modified). */
-LOOM_API loom_status loom_sampler_sample(loom_sampler *sampler, const float *logits, int64_t n_vocab,
-                                         int32_t *token);
+LOOM_API loom_status loom_sampler_sample(loom_sampler *sampler, const float *logits, int64_t n_vocab, int32_t *token);
 /* Tell the sampler a token was emitted (for the repetition penalty). */
 LOOM_API void loom_sampler_accept(loom_sampler *sampler, int32_t token);
 
@@ -278,11 +274,11 @@ typedef bool (*loom_token_fn)(int32_t token, const char *piece, size_t piece_len
 
 typedef struct loom_generate_params {
     uint32_t struct_size;
-    int32_t max_tokens;          /* tokens to generate at most */
-    const char *const *stop;     /* stop strings (may be NULL) */
+    int32_t max_tokens;      /* tokens to generate at most */
+    const char *const *stop; /* stop strings (may be NULL) */
     uint32_t n_stop;
     uint32_t reserved;
-    loom_token_fn on_token;      /* may be NULL */
+    loom_token_fn on_token; /* may be NULL */
     void *user_data;
 } loom_generate_params;
 
@@ -297,9 +293,8 @@ typedef struct loom_generate_stats {
 
 /* Evaluate `prompt` then sample up to max_tokens tokens, streaming them through on_token.
  * Stops on EOS (and the model's end-of-turn tokens) and on any stop string. stats may be NULL. */
-LOOM_API loom_status loom_generate(loom_context *ctx, loom_sampler *sampler, const int32_t *prompt,
-                                   size_t n_prompt, const loom_generate_params *params,
-                                   loom_generate_stats *stats);
+LOOM_API loom_status loom_generate(loom_context *ctx, loom_sampler *sampler, const int32_t *prompt, size_t n_prompt,
+                                   const loom_generate_params *params, loom_generate_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@
 #define LOOM_PLUGIN_ENTRY_SYMBOL "loom_plugin_entry"
 
 /* True when a struct of reported size `size` contains member `member` of type `type`. */
-#define LOOM_HAS_MEMBER(ptr, type, member)                                                         \
+#define LOOM_HAS_MEMBER(ptr, type, member)                                                                             \
     ((ptr) != NULL && (ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
 
 #ifdef __cplusplus
@@ -42,7 +42,7 @@ typedef struct loom_tensor loom_tensor; /* an engine tensor (weight, activation,
 /* ============================================================================================ */
 
 #define LOOM_MAX_DIMS 4
-#define LOOM_MAX_SRC 6
+#define LOOM_MAX_SRC  6
 
 /*
  * The op set. Shapes use ne[0] as the innermost (contiguous) dimension, as GGUF does.
@@ -112,14 +112,14 @@ typedef struct loom_op_params {
 /* What a backend sees of a tensor. */
 typedef struct loom_tensor_view {
     uint32_t struct_size;
-    uint32_t type;               /* LOOM_TYPE_* */
-    int64_t ne[LOOM_MAX_DIMS];   /* elements per dimension, ne[0] innermost; unused dims are 1 */
-    int64_t nb[LOOM_MAX_DIMS];   /* byte strides; nb[0] is the element (or block) size */
-    void *data;                  /* host-addressable address of element 0, or NULL (device) */
-    void *buffer;                /* the backend buffer holding it (from buffer_alloc), or NULL */
-    uint64_t offset;             /* byte offset of element 0 inside `buffer` */
-    void *extra;                 /* backend-private data attached by weight_prepare, or NULL */
-    uint32_t flags;              /* LOOM_TENSOR_* */
+    uint32_t type;             /* LOOM_TYPE_* */
+    int64_t ne[LOOM_MAX_DIMS]; /* elements per dimension, ne[0] innermost; unused dims are 1 */
+    int64_t nb[LOOM_MAX_DIMS]; /* byte strides; nb[0] is the element (or block) size */
+    void *data;                /* host-addressable address of element 0, or NULL (device) */
+    void *buffer;              /* the backend buffer holding it (from buffer_alloc), or NULL */
+    uint64_t offset;           /* byte offset of element 0 inside `buffer` */
+    void *extra;               /* backend-private data attached by weight_prepare, or NULL */
+    uint32_t flags;            /* LOOM_TENSOR_* */
     uint32_t reserved;
 } loom_tensor_view;
 
@@ -180,8 +180,8 @@ typedef struct loom_host_api {
     loom_status (*meta_get_string)(const loom_model *model, const char *key, const char **out);
     /* Array: element type (LOOM_META_*), count and a pointer to the elements (strings are
      * returned as an array of `const char *` NUL-terminated copies owned by the model). */
-    loom_status (*meta_get_array)(const loom_model *model, const char *key, uint32_t *elem_type,
-                                  uint64_t *count, const void **data);
+    loom_status (*meta_get_array)(const loom_model *model, const char *key, uint32_t *elem_type, uint64_t *count,
+                                  const void **data);
 
     /* ---- weights ---- */
     /* Find a weight by name. The handle is owned by the model. */
@@ -192,21 +192,19 @@ typedef struct loom_host_api {
     /* A new tensor of `type` and shape ne[0..n_dims). Without LOOM_TENSOR_PERSISTENT it is
      * scratch: freed when the current forward pass ends (loom_exec reset). Persistent tensors
      * live until the context is freed. Contents are uninitialised. */
-    loom_status (*tensor_new)(loom_exec *exec, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                              uint32_t flags, loom_tensor **out);
+    loom_status (*tensor_new)(loom_exec *exec, uint32_t type, uint32_t n_dims, const int64_t *ne, uint32_t flags,
+                              loom_tensor **out);
     /* A view into `base` (shares its memory) with its own shape and byte strides, starting
      * `offset` bytes into it. Lives as long as a scratch tensor. nb may be NULL (contiguous). */
     loom_status (*tensor_view)(loom_exec *exec, loom_tensor *base, uint32_t n_dims, const int64_t *ne,
                                const int64_t *nb, uint64_t offset, loom_tensor **out);
     /* Host <-> tensor copies of raw bytes (contiguous tensors only). */
-    loom_status (*tensor_write)(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src,
-                                uint64_t size);
-    loom_status (*tensor_read)(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst,
-                               uint64_t size);
+    loom_status (*tensor_write)(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src, uint64_t size);
+    loom_status (*tensor_read)(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst, uint64_t size);
     /* Run one op now: dst = op(srcs). The engine places it on the context's backend or falls
      * back to the CPU reference, copying operands as needed. */
-    loom_status (*op)(loom_exec *exec, const loom_op_params *params, loom_tensor *dst,
-                      loom_tensor *const *srcs, uint32_t n_srcs);
+    loom_status (*op)(loom_exec *exec, const loom_op_params *params, loom_tensor *dst, loom_tensor *const *srcs,
+                      uint32_t n_srcs);
     /* The error text of the last failing call on `exec` (borrowed). */
     const char *(*exec_last_error)(const loom_exec *exec);
     /* Record a detailed error on `exec` (printf-style), returned later to the application. */
@@ -226,11 +224,11 @@ enum {
 typedef struct loom_device_info {
     uint32_t struct_size;
     uint32_t compute_units;
-    uint64_t memory_bytes;   /* total device memory (0 if unknown) */
-    uint64_t max_alloc_bytes;/* largest single allocation (0 = no limit known) */
-    uint64_t capabilities;   /* LOOM_BACKEND_CAP_* */
+    uint64_t memory_bytes;    /* total device memory (0 if unknown) */
+    uint64_t max_alloc_bytes; /* largest single allocation (0 = no limit known) */
+    uint64_t capabilities;    /* LOOM_BACKEND_CAP_* */
     char name[128];
-    char description[256];   /* free text: ISA, driver, version */
+    char description[256]; /* free text: ISA, driver, version */
 } loom_device_info;
 
 /* Options handed to a device when it is opened: effective key/value pairs (global keys such
@@ -289,12 +287,12 @@ enum {
 
 typedef struct loom_weight_desc {
     uint32_t struct_size;
-    uint32_t role;      /* LOOM_ROLE_* */
-    int32_t layer;      /* block index, -1 for none */
-    int32_t head_dim;   /* > 0 when rows (outputs) are grouped per attention head */
-    const char *name;   /* tensor name in the model */
-    const char *norm;   /* name of the norm feeding this linear's input, or NULL */
-    const char *group;  /* linears sharing one input (e.g. "attn_in", "ffn_in"), or NULL */
+    uint32_t role;     /* LOOM_ROLE_* */
+    int32_t layer;     /* block index, -1 for none */
+    int32_t head_dim;  /* > 0 when rows (outputs) are grouped per attention head */
+    const char *name;  /* tensor name in the model */
+    const char *norm;  /* name of the norm feeding this linear's input, or NULL */
+    const char *group; /* linears sharing one input (e.g. "attn_in", "ffn_in"), or NULL */
 } loom_weight_desc;
 
 /* Called once per weight by describe_weights. Return non-zero to stop. */
@@ -308,9 +306,9 @@ typedef int32_t (*loom_meta_visit_fn)(const char *key, uint32_t type, uint32_t e
 
 typedef struct loom_arch_params {
     uint32_t struct_size;
-    uint32_t n_ctx;    /* tokens the context must hold */
-    uint32_t n_batch;  /* largest number of tokens per forward call */
-    uint32_t kv_type;  /* LOOM_TYPE_F32 or LOOM_TYPE_F16 for the KV cache */
+    uint32_t n_ctx;   /* tokens the context must hold */
+    uint32_t n_batch; /* largest number of tokens per forward call */
+    uint32_t kv_type; /* LOOM_TYPE_F32 or LOOM_TYPE_F16 for the KV cache */
 } loom_arch_params;
 
 typedef struct loom_arch_api {
@@ -318,15 +316,13 @@ typedef struct loom_arch_api {
     /* How well this plugin handles `model` (0 = not at all; higher wins). */
     int32_t (*match)(void *state, const loom_model *model);
     /* Read hyperparameters, check and look up weights. *arch_model is the plugin's. */
-    loom_status (*model_init)(void *state, const loom_model *model, void **arch_model, char *err,
-                              size_t err_size);
+    loom_status (*model_init)(void *state, const loom_model *model, void **arch_model, char *err, size_t err_size);
     void (*model_free)(void *arch_model);
     /* Model facts for the application (vocabulary size, training context, embedding width). */
     loom_status (*model_dims)(void *arch_model, int64_t *n_vocab, int64_t *n_ctx_train, int64_t *n_embd,
                               int64_t *n_layer);
     /* Create per-context state (KV cache) in `exec` with persistent tensors. */
-    loom_status (*context_init)(void *arch_model, loom_exec *exec, const loom_arch_params *params,
-                                void **arch_ctx);
+    loom_status (*context_init)(void *arch_model, loom_exec *exec, const loom_arch_params *params, void **arch_ctx);
     void (*context_free)(void *arch_ctx);
     /* Forget all cached tokens. */
     loom_status (*context_reset)(void *arch_ctx);
@@ -335,8 +331,8 @@ typedef struct loom_arch_api {
      * each of them into `logits` [n_tokens, n_vocab] (a tensor the engine created), or for the
      * last one only when `logits` has a single row.
      */
-    loom_status (*forward)(void *arch_ctx, loom_exec *exec, const int32_t *tokens, uint32_t n_tokens,
-                           uint32_t n_past, loom_tensor *logits);
+    loom_status (*forward)(void *arch_ctx, loom_exec *exec, const int32_t *tokens, uint32_t n_tokens, uint32_t n_past,
+                           loom_tensor *logits);
     /* Optional: describe every weight's role (for quantizers). */
     loom_status (*describe_weights)(void *arch_model, loom_weight_visit_fn visit, void *user_data);
     /* Optional: the canonical metadata a converted model file gets (`loom convert` writes the
@@ -374,15 +370,15 @@ typedef struct loom_plugin_desc {
     uint32_t struct_size;
     uint16_t abi_major;
     uint16_t abi_minor;
-    uint32_t kind;              /* LOOM_PLUGIN_KIND_* */
+    uint32_t kind; /* LOOM_PLUGIN_KIND_* */
     uint32_t n_options;
-    const char *name;           /* unique, [a-z0-9_]+ */
-    const char *version;        /* semantic version "1.2.3" */
+    const char *name;    /* unique, [a-z0-9_]+ */
+    const char *version; /* semantic version "1.2.3" */
     const char *vendor;
     const char *description;
-    uint64_t capabilities;      /* kind-specific flags (LOOM_BACKEND_CAP_* for backends) */
+    uint64_t capabilities;          /* kind-specific flags (LOOM_BACKEND_CAP_* for backends) */
     const loom_option_def *options; /* n_options entries, keys relative to plugin.<name>. */
-    const void *api;            /* loom_backend_api / loom_arch_api / loom_quantizer_api */
+    const void *api;                /* loom_backend_api / loom_arch_api / loom_quantizer_api */
     /*
      * Called once after the descriptor is accepted. Return LOOM_OK (available),
      * LOOM_ERR_UNAVAILABLE (cannot run here: write why into `reason`), or another code

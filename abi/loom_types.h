@@ -30,15 +30,15 @@
 #endif
 
 /* Library version (semantic). loom_version() returns the run-time value. */
-#define LOOM_VERSION_MAJOR 0
-#define LOOM_VERSION_MINOR 1
-#define LOOM_VERSION_PATCH 0
+#define LOOM_VERSION_MAJOR  0
+#define LOOM_VERSION_MINOR  1
+#define LOOM_VERSION_PATCH  0
 #define LOOM_VERSION_STRING "0.1.0"
 
 /* Plugin ABI version: majors must match exactly, minors are negotiated down. */
-#define LOOM_ABI_MAJOR 1
-#define LOOM_ABI_MINOR 0
-#define LOOM_ABI_VERSION ((uint32_t)((LOOM_ABI_MAJOR << 16) | LOOM_ABI_MINOR))
+#define LOOM_ABI_MAJOR            1
+#define LOOM_ABI_MINOR            0
+#define LOOM_ABI_VERSION          ((uint32_t)((LOOM_ABI_MAJOR << 16) | LOOM_ABI_MINOR))
 #define LOOM_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define LOOM_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
 
@@ -76,12 +76,7 @@ enum {
 /* Logging                                                                                      */
 /* ============================================================================================ */
 
-enum {
-    LOOM_LOG_ERROR = 0,
-    LOOM_LOG_WARN = 1,
-    LOOM_LOG_INFO = 2,
-    LOOM_LOG_DEBUG = 3
-};
+enum { LOOM_LOG_ERROR = 0, LOOM_LOG_WARN = 1, LOOM_LOG_INFO = 2, LOOM_LOG_DEBUG = 3 };
 
 /* A log sink. `message` is borrowed for the duration of the call only; no trailing newline. */
 typedef void (*loom_log_fn)(int32_t level, const char *message, void *user_data);
@@ -95,11 +90,11 @@ enum {
     LOOM_TYPE_F32 = 0,
     LOOM_TYPE_F16 = 1,
     LOOM_TYPE_BF16 = 2,
-    LOOM_TYPE_Q8_0 = 3,  /* 34 bytes / 32: fp16 d, int8 q[32]; x = q*d */
-    LOOM_TYPE_Q4_0 = 4,  /* 18 bytes / 32: fp16 d, nibbles; x = (q-8)*d */
-    LOOM_TYPE_Q4_1 = 5,  /* 20 bytes / 32: fp16 d, fp16 m, nibbles; x = q*d + m */
-    LOOM_TYPE_Q4_K = 6,  /* 144 bytes / 256 (llama.cpp k-quant) */
-    LOOM_TYPE_Q6_K = 7,  /* 210 bytes / 256 (llama.cpp k-quant) */
+    LOOM_TYPE_Q8_0 = 3, /* 34 bytes / 32: fp16 d, int8 q[32]; x = q*d */
+    LOOM_TYPE_Q4_0 = 4, /* 18 bytes / 32: fp16 d, nibbles; x = (q-8)*d */
+    LOOM_TYPE_Q4_1 = 5, /* 20 bytes / 32: fp16 d, fp16 m, nibbles; x = q*d + m */
+    LOOM_TYPE_Q4_K = 6, /* 144 bytes / 256 (llama.cpp k-quant) */
+    LOOM_TYPE_Q6_K = 7, /* 210 bytes / 256 (llama.cpp k-quant) */
     LOOM_TYPE_I8 = 8,
     LOOM_TYPE_I16 = 9,
     LOOM_TYPE_I32 = 10,
@@ -114,11 +109,7 @@ enum {
 /* Plugins                                                                                      */
 /* ============================================================================================ */
 
-enum {
-    LOOM_PLUGIN_KIND_BACKEND = 1,
-    LOOM_PLUGIN_KIND_ARCHITECTURE = 2,
-    LOOM_PLUGIN_KIND_QUANTIZER = 3
-};
+enum { LOOM_PLUGIN_KIND_BACKEND = 1, LOOM_PLUGIN_KIND_ARCHITECTURE = 2, LOOM_PLUGIN_KIND_QUANTIZER = 3 };
 
 /* Final state of a discovered plugin. */
 enum {
@@ -128,12 +119,7 @@ enum {
 };
 
 /* Option value kinds, for option schemas. */
-enum {
-    LOOM_OPT_STRING = 0,
-    LOOM_OPT_INT = 1,
-    LOOM_OPT_FLOAT = 2,
-    LOOM_OPT_BOOL = 3
-};
+enum { LOOM_OPT_STRING = 0, LOOM_OPT_INT = 1, LOOM_OPT_FLOAT = 2, LOOM_OPT_BOOL = 3 };
 
 /* Where an effective option value came from (lowest to highest precedence). */
 enum {

@@ -53,6 +53,12 @@ void loom_log_set_callback(loom_log_fn fn, void *user_data, int32_t max_level) {
     pthread_mutex_unlock(&log_lock);
 }
 
+void loom_log_set_level(int32_t max_level) {
+    pthread_mutex_lock(&log_lock);
+    log_max_level = max_level;
+    pthread_mutex_unlock(&log_lock);
+}
+
 void loom_logv(int32_t level, const char *who, const char *fmt, va_list ap) {
     static const char *const names[] = {"error", "warning", "info", "debug"};
     char msg[2048];

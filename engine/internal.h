@@ -44,6 +44,8 @@ extern "C" {
 /* Log through the application's callback. `who` may be NULL ("loom"). */
 void loom_log(int32_t level, const char *who, const char *fmt, ...) LOOM_PRINTF(3, 4);
 void loom_logv(int32_t level, const char *who, const char *fmt, va_list ap);
+/* Change only the level filter of the current sink. */
+void loom_log_set_level(int32_t max_level);
 /* snprintf into an error buffer (NULL or size 0 is fine); returns `status` for tail calls. */
 loom_status loom_err(char *buf, size_t size, loom_status status, const char *fmt, ...) LOOM_PRINTF(4, 5);
 /* Duplicate a string with malloc (NULL in -> NULL out). */
@@ -83,7 +85,7 @@ loom_status loom_quantize_row(uint32_t type, const float *src, void *dst, int64_
 /* One metadata entry. Arrays of strings hold `const char *` NUL-terminated copies. */
 typedef struct loom_meta {
     char *key;
-    uint32_t type; /* LOOM_META_* */
+    uint32_t type;      /* LOOM_META_* */
     uint32_t elem_type; /* for arrays */
     uint64_t count;     /* for arrays */
     union {
@@ -100,10 +102,10 @@ typedef struct loom_file_tensor {
     char *name;
     uint32_t type; /* LOOM_TYPE_* */
     uint32_t n_dims;
-    int64_t ne[4];       /* ne[0] innermost */
-    uint64_t size;       /* bytes */
-    uint64_t offset;     /* absolute offset in its file */
-    const void *data;    /* mapped data (zero copy), never NULL for an open file */
+    int64_t ne[4];    /* ne[0] innermost */
+    uint64_t size;    /* bytes */
+    uint64_t offset;  /* absolute offset in its file */
+    const void *data; /* mapped data (zero copy), never NULL for an open file */
 } loom_file_tensor;
 
 typedef struct loom_file loom_file;
@@ -141,7 +143,7 @@ typedef struct loom_plugin_rec {
     char *realpath; /* resolved */
     void *handle;   /* lt_dlhandle */
     const loom_plugin_desc *desc;
-    void *state;    /* from desc->init */
+    void *state; /* from desc->init */
     uint32_t kind;
     uint32_t state_code; /* LOOM_PLUGIN_* */
     uint32_t abi_minor;  /* negotiated */
@@ -154,6 +156,7 @@ struct loom_engine {
     loom_options *options; /* effective options */
     loom_plugin_rec *plugins;
     uint32_t n_plugins;
+    bool plugins_loaded; /* loom_plugins_load ran (unload must balance it) */
     char last_error[1024];
 };
 
@@ -169,6 +172,31 @@ loom_status loom_engine_set_error(loom_engine *engine, loom_status status, const
 /* Integer option with default (parses the effective value). */
 int64_t loom_engine_option_int(const loom_engine *engine, const char *key, int64_t def);
 const char *loom_engine_option_str(const loom_engine *engine, const char *key, const char *def);
+
+/*
+ * Host-table functions implemented outside plugin.c, with exactly the loom_host_api member
+ * signatures: model.c implements the metadata and weight lookups, exec.c the tensor and op
+ * functions. plugin.c assembles them into the table (loom_host_table).
+ */
+loom_status loom_host_meta_get_int(const loom_model *model, const char *key, int64_t *out);
+loom_status loom_host_meta_get_float(const loom_model *model, const char *key, double *out);
+loom_status loom_host_meta_get_string(const loom_model *model, const char *key, const char **out);
+loom_status loom_host_meta_get_array(const loom_model *model, const char *key, uint32_t *elem_type, uint64_t *count,
+                                     const void **data);
+loom_status loom_host_model_tensor(const loom_model *model, const char *name, loom_tensor **out);
+loom_status loom_host_tensor_info(const loom_tensor *tensor, loom_tensor_info *out);
+loom_status loom_host_tensor_new(loom_exec *exec, uint32_t type, uint32_t n_dims, const int64_t *ne, uint32_t flags,
+                                 loom_tensor **out);
+loom_status loom_host_tensor_view(loom_exec *exec, loom_tensor *base, uint32_t n_dims, const int64_t *ne,
+                                  const int64_t *nb, uint64_t offset, loom_tensor **out);
+loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src,
+                                   uint64_t size);
+loom_status loom_host_tensor_read(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst,
+                                  uint64_t size);
+loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_tensor *dst, loom_tensor *const *srcs,
+                         uint32_t n_srcs);
+const char *loom_host_exec_last_error(const loom_exec *exec);
+void loom_host_exec_set_error(loom_exec *exec, const char *fmt, ...) LOOM_PRINTF(2, 3);
 
 /* options.c: keys the engine itself knows (NULL-terminated static table). */
 typedef struct loom_option_spec {
@@ -198,8 +226,8 @@ struct loom_tensor {
 
 /* Wrap host memory (e.g. a mapped weight) as a tensor; `data` and `name` are borrowed and must
  * outlive it. Free with loom_tensor_free_wrapped. */
-loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                                  const void *data, uint32_t flags, loom_tensor **out);
+loom_status loom_tensor_wrap_host(const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne, const void *data,
+                                  uint32_t flags, loom_tensor **out);
 void loom_tensor_free_wrapped(loom_tensor *tensor);
 
 /* An execution scope: the devices a context runs on (first = preferred, the CPU reference last

@@ -1,0 +1,27 @@
+#!/bin/sh
+# The README's test command (and what CI runs): on a fresh machine it installs the build and
+# test dependencies and the default model, builds with -Werror and runs the whole suite, then
+# builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite there.
+#   LOOM_TEST_LONG=1  also run the long tests (fuzzers for a bounded time, long-context runs)
+#   LOOM_JOBS=N       parallel build jobs (default: all cores)
+set -eu
+cd "$(dirname "$0")/.."
+jobs=${LOOM_JOBS:-$(nproc)}
+
+scripts/install-deps.sh
+LOOM_TEST_MODEL=$(scripts/get-model.sh)
+export LOOM_TEST_MODEL
+
+exclude="long"
+[ "${LOOM_TEST_LONG:-0}" = 1 ] && exclude="^$"
+
+echo "== release build (-Werror) and full test suite"
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_WERROR=ON
+cmake --build build/ci -j "$jobs"
+(cd build/ci && ctest --output-on-failure -j 2 -LE "$exclude")
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and test suite"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_SANITIZE=ON -DLOOM_WERROR=ON
+cmake --build build/asan -j "$jobs"
+(cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j 2 -LE "$exclude|perf")
