@@ -238,10 +238,18 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
 void loom_exec_free(loom_exec *exec);
 /* Free scratch tensors (end of a forward pass). Persistent tensors stay. */
 void loom_exec_reset_scratch(loom_exec *exec);
+/* Drop every per-device copy of weights (device uploads, weight_prepare data). Call before the
+ * host memory of a weight the exec has used goes away while the exec lives on. */
+void loom_exec_release_weights(loom_exec *exec);
 /* Text report: one line per (op, operand types, device) with counts. Borrowed. */
 const char *loom_exec_placement_report(loom_exec *exec);
 /* Name of the preferred device ("cpu", "opencl:0", ...). */
 const char *loom_exec_device_name(const loom_exec *exec);
+/* Devices of the exec in priority order (the CPU reference last), their names, and the index of
+ * the device that ran the last successful op (-1 before any): for tests and reports. */
+uint32_t loom_exec_device_count(const loom_exec *exec);
+const char *loom_exec_device_name_at(const loom_exec *exec, uint32_t index);
+int32_t loom_exec_last_device(const loom_exec *exec);
 
 /* ============================================================================================ */
 /* model.c                                                                                      */

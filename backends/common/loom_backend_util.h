@@ -152,7 +152,7 @@ static inline void lbu_q4k_scale_min(const uint8_t *s, int j, int *scale, int *m
  * Convert n elements of `type` at `src` to float (n a multiple of the block size). Returns 0 on
  * success, -1 for a type that is not a float or weight type.
  */
-static inline int lbu_to_float_row(uint32_t type, const void *src, float *dst, int64_t n) {
+static inline int lbu_to_float_row(uint32_t type, const void *restrict src, float *restrict dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)src;
     switch (type) {
     case LOOM_TYPE_F32:
