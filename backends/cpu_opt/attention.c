@@ -128,7 +128,7 @@ loom_status co_op_attention(co_device *dev, const loom_op_params *p, co_cview ds
     j.q = q;
     j.k = k;
     j.v = v;
-    j.scale = p->f[0];
+    j.scale = p->f[0] != 0.0f ? p->f[0] : 1.0f / sqrtf((float)q->ne[0]);
     j.i0 = p->i[0];
     int64_t n_tok = q->ne[2], hd = q->ne[0], n_kv = k->ne[2];
     j.n_items = k->ne[1] * ((n_tok + ATT_TBLOCK - 1) / ATT_TBLOCK);

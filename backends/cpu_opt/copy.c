@@ -18,8 +18,10 @@ int co_supports_copy(const loom_op_params *p, co_cview dst, co_cview const *src,
     (void)p;
     if (n < 1 || !src[0]) return 0;
     co_cview s = src[0];
-    if (!plain_float(s->type) || !co_rows_contiguous(s) || !co_rows_contiguous(dst)) return 0;
+    if (!co_rows_contiguous(s) || !co_rows_contiguous(dst)) return 0;
     if (co_nelem(s) != co_nelem(dst)) return 0;
+    if (s->type == LOOM_TYPE_I32 || dst->type == LOOM_TYPE_I32) return s->type == dst->type;
+    if (!plain_float(s->type)) return 0;
     if (plain_float(dst->type)) return 1;
     /* Quantized destinations: same shape, whole blocks per row. */
     if (!co_quant_row_ok(dst->type) || !same_shape(s, dst)) return 0;
@@ -92,22 +94,24 @@ int co_supports_get_rows(const loom_op_params *p, co_cview dst, co_cview const *
     co_cview t = src[0], ids = src[1];
     if (!co_type_dequant_ok(t->type) || !co_rows_contiguous(t)) return 0;
     if (t->ne[0] % (int64_t)co_type_block_size(t->type)) return 0;
-    if (ids->type != LOOM_TYPE_I32 || ids->nb[0] != 4 || co_nrows(ids) != 1) return 0;
-    if (dst->type != LOOM_TYPE_F32 || dst->nb[0] != 4 || dst->ne[0] != t->ne[0] || dst->ne[1] != ids->ne[0]) return 0;
-    if (dst->ne[2] != 1 || dst->ne[3] != 1 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
+    if (ids->type != LOOM_TYPE_I32 || ids->nb[0] != 4 || ids->ne[3] != 1) return 0;
+    if (dst->type != LOOM_TYPE_F32 || dst->nb[0] != 4 || dst->ne[0] != t->ne[0]) return 0;
+    if (dst->ne[1] != ids->ne[0] || dst->ne[2] != ids->ne[1] || dst->ne[3] != ids->ne[2]) return 0;
+    if (t->ne[2] != 1 || t->ne[3] != 1) return 0;
     return 1;
 }
 
 loom_status co_op_get_rows(co_device *dev, co_cview dst, co_cview table, co_cview ids) {
-    const int32_t *id = (const int32_t *)ids->data;
     const co_weight *cw = (const co_weight *)table->extra;
     if (cw && (cw->K != table->ne[0] || cw->N != table->ne[1] || cw->type != table->type)) cw = NULL;
-    for (int64_t i = 0; i < ids->ne[0]; i++) {
-        int64_t r = id[i];
+    int64_t n = ids->ne[0] * ids->ne[1] * ids->ne[2];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t i0 = i % ids->ne[0], i1 = (i / ids->ne[0]) % ids->ne[1], i2 = i / (ids->ne[0] * ids->ne[1]);
+        int64_t r = *(const int32_t *)(const void *)((const uint8_t *)ids->data + i0 * 4 + i1 * ids->nb[1] + i2 * ids->nb[2]);
         if (r < 0 || r >= table->ne[1])
             return co_error(dev, LOOM_ERR_INVALID_ARGUMENT, "get_rows: id %lld at %lld is outside the table's %lld rows",
                             (long long)r, (long long)i, (long long)table->ne[1]);
-        float *d = co_row_f32(dst, i, 0, 0);
+        float *d = co_row_f32(dst, i0, i1, i2);
         if (cw)
             co_tile_row_f32(cw->type, cw->data + (size_t)(r / CO_TILE) * cw->tile_bytes, cw->K, (int)(r % CO_TILE), d);
         else if (table->type == LOOM_TYPE_F16)

@@ -22,8 +22,10 @@ CO_INLINE float bits_to_f(int32_t i) {
     return f;
 }
 
-/* exp(x) for x in [-88, 88] (clamped), about 1 ulp: Cody-Waite reduction, Cephes polynomial. */
+/* exp(x) for x in [-87.3, 88] (clamped above, 0 below), about 1 ulp: Cody-Waite reduction, Cephes polynomial. */
 CO_INLINE float exp_core(float x) {
+    /* Below -87.3 the result would be subnormal: 0 (also for -inf, as softmax masks need). */
+    const float keep = x < -87.3f ? 0.0f : 1.0f;
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
@@ -37,7 +39,7 @@ CO_INLINE float exp_core(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * bits_to_f(((int32_t)n + 127) << 23);
+    return p * bits_to_f(((int32_t)n + 127) << 23) * keep;
 }
 
 float co_expf(float x) {
@@ -90,7 +92,7 @@ CO_CLONES static void row_swiglu(float *d, const float *a, const float *b, int64
     for (int64_t i = 0; i < n; i++) d[i] = a[i] / (1.0f + exp_core(-a[i])) * b[i];
 }
 static void row_gelu(float *d, const float *a, int64_t n) {
-    for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * erfcf(a[i] * -0.70710678118654752f);
+    for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * (1.0f + erff(a[i] * 0.70710678118654752f));
 }
 CO_CLONES static void row_axpy(float *d, const float *a, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] += s * a[i];
@@ -121,8 +123,8 @@ int co_supports_elementwise(const loom_op_params *p, co_cview dst, co_cview cons
     case LOOM_OP_SWIGLU: return f32_rows(b) && same_shape(dst, a) && same_shape(a, b);
     case LOOM_OP_SCALE: case LOOM_OP_SILU: case LOOM_OP_GELU: return same_shape(dst, a);
     case LOOM_OP_WEIGHTED_SUM:
-        return f32_rows(b) && b->ne[0] == a->ne[2] && a->ne[3] == 1 && dst->ne[0] == a->ne[0] &&
-               dst->ne[1] == a->ne[1] && dst->ne[2] == 1 && dst->ne[3] == 1 && co_nelem(b) >= a->ne[2];
+        return f32_rows(b) && co_is_contiguous(b) && co_nelem(b) == a->ne[2] && a->ne[3] == 1 &&
+               dst->ne[0] == a->ne[0] && dst->ne[1] == a->ne[1] && dst->ne[2] == 1 && dst->ne[3] == 1;
     default: return 0;
     }
 }
@@ -179,10 +181,7 @@ static void ws_task(void *arg, int ith, int nth) {
         const float *w = (const float *)j->w->data;
         float w0 = w[0];
         row_scale(d, co_row_f32(j->a, r, 0, 0), w0, n);
-        for (int64_t s = 1; s < S; s++) {
-            const float *ws = (const float *)(const void *)((const uint8_t *)j->w->data + s * j->w->nb[0]);
-            row_axpy(d, co_row_f32(j->a, r, s, 0), *ws, n);
-        }
+        for (int64_t s = 1; s < S; s++) row_axpy(d, co_row_f32(j->a, r, s, 0), w[s], n);
     }
 }
 

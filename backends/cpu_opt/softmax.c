@@ -1,6 +1,7 @@
 /*
  * softmax.c - row softmax of x * scale (+ mask), with an optional causal limit: row r (ne[1]
- * index) sees columns c <= i[1] + r; hidden columns get probability 0.
+ * index) sees columns c <= i[1] + r; hidden columns (and -inf mask entries)
+ * get probability 0, a row with nothing visible is all zeros. A scale of 0 means 1.
  */
 #include "cpu_opt.h"
 
@@ -62,7 +63,7 @@ static void sm_task(void *arg, int ith, int nth) {
 }
 
 loom_status co_op_softmax(co_device *dev, const loom_op_params *p, co_cview dst, co_cview x, co_cview mask) {
-    sm_job j = {dst, x, mask, p->f[0], p->i[0] == 1, p->i[1]};
+    sm_job j = {dst, x, mask, p->f[0] != 0.0f ? p->f[0] : 1.0f, p->i[0] == 1, p->i[1]};
     int64_t rows = co_nrows(x);
     int nth = co_nelem(x) < 16384 ? 1 : dev->n_threads;
     if (rows < nth) nth = (int)rows;
