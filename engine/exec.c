@@ -818,6 +818,17 @@ static int placement_cmp(const void *a, const void *b) {
     return memcmp(x->types, y->types, sizeof x->types);
 }
 
+/* Append to a report buffer; output past the end is dropped. */
+static void report_add(char *r, size_t cap, size_t *n, const char *fmt, ...) LOOM_PRINTF(4, 5);
+static void report_add(char *r, size_t cap, size_t *n, const char *fmt, ...) {
+    if (*n + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(r + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0) *n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
 const char *loom_exec_placement_report(loom_exec *exec) {
     if (!exec) return "";
     free(exec->report);
@@ -825,25 +836,25 @@ const char *loom_exec_placement_report(loom_exec *exec) {
     size_t cap = 256 + (size_t)exec->n_placement * 160 + (size_t)exec->n_devices * 160;
     char *r = malloc(cap);
     if (!r) return "out of memory";
-    qsort(exec->placement, exec->n_placement, sizeof *exec->placement, placement_cmp);
+    if (exec->n_placement) qsort(exec->placement, exec->n_placement, sizeof *exec->placement, placement_cmp);
     size_t n = 0;
-    n += (size_t)snprintf(r + n, cap - n, "%-14s %-34s %-16s %10s\n", "op", "types (dst <- srcs)", "device", "count");
+    r[0] = '\0';
+    report_add(r, cap, &n, "%-14s %-34s %-16s %10s\n", "op", "types (dst <- srcs)", "device", "count");
     for (uint32_t i = 0; i < exec->n_placement; i++) {
         const placement_entry *e = &exec->placement[i];
         char types[128];
-        size_t tn = (size_t)snprintf(types, sizeof types, "%s <-", lbu_type_name(e->types[0]));
-        for (uint32_t j = 1; j < e->n_types && tn < sizeof types; j++)
-            tn += (size_t)snprintf(types + tn, sizeof types - tn, " %s", lbu_type_name(e->types[j]));
+        size_t tn = 0;
+        report_add(types, sizeof types, &tn, "%s <-", lbu_type_name(e->types[0]));
+        for (uint32_t j = 1; j < e->n_types; j++) report_add(types, sizeof types, &tn, " %s", lbu_type_name(e->types[j]));
         const exec_device *d = &exec->devices[e->device];
-        n += (size_t)snprintf(r + n, cap - n, "%-14s %-34s %-16s %10llu%s\n", lbu_op_name(e->op), types, d->name,
-                              (unsigned long long)e->count, e->device > 0 ? "  (fallback)" : "");
-        if (n >= cap) break;
+        report_add(r, cap, &n, "%-14s %-34s %-16s %10llu%s\n", lbu_op_name(e->op), types, d->name,
+                   (unsigned long long)e->count, e->device > 0 ? "  (fallback)" : "");
     }
-    for (uint32_t i = 0; i < exec->n_devices && n < cap; i++) {
+    for (uint32_t i = 0; i < exec->n_devices; i++) {
         const exec_device *d = &exec->devices[i];
         if (d->bytes_in || d->bytes_out)
-            n += (size_t)snprintf(r + n, cap - n, "transfers %s: %llu bytes in, %llu bytes out\n", d->name,
-                                  (unsigned long long)d->bytes_in, (unsigned long long)d->bytes_out);
+            report_add(r, cap, &n, "transfers %s: %llu bytes in, %llu bytes out\n", d->name,
+                       (unsigned long long)d->bytes_in, (unsigned long long)d->bytes_out);
     }
     exec->report = r;
     return r;
@@ -854,9 +865,11 @@ const char *loom_exec_placement_report(loom_exec *exec) {
 /* ============================================================================================ */
 
 static void describe_types(char *buf, size_t size, const loom_tensor *dst, loom_tensor *const *srcs, uint32_t n) {
-    size_t k = (size_t)snprintf(buf, size, "%s <-", lbu_type_name(dst->view.type));
-    for (uint32_t i = 0; i < n && k < size; i++)
-        k += (size_t)snprintf(buf + k, size - k, " %s" LBU_SHAPE, lbu_type_name(srcs[i]->view.type), LBU_NE(&srcs[i]->view));
+    size_t k = 0;
+    buf[0] = '\0';
+    report_add(buf, size, &k, "%s" LBU_SHAPE " <-", lbu_type_name(dst->view.type), LBU_NE(&dst->view));
+    for (uint32_t i = 0; i < n; i++)
+        report_add(buf, size, &k, " %s" LBU_SHAPE, lbu_type_name(srcs[i]->view.type), LBU_NE(&srcs[i]->view));
 }
 
 loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_tensor *dst, loom_tensor *const *srcs,

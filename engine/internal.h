@@ -134,6 +134,59 @@ loom_status loom_gguf_writer_add_tensor(loom_gguf_writer *w, const char *name, u
                                         const int64_t *ne, const void *data, uint64_t size);
 loom_status loom_gguf_writer_write(loom_gguf_writer *w, const char *path, char *err, size_t err_size);
 
+/* ---- additions by the formats layer (file.c / gguf.c / safetensors.c) ---- */
+
+/* Scalars: unsigned integers in v.u64, signed in v.i64, f32 (widened) and f64 in v.f64.
+ * Nested arrays (elem_type LOOM_META_ARRAY): v.arr holds `count` loom_meta values (key NULL).
+ * Bool arrays hold `bool` elements; numeric arrays their C type (uint8_t ... float, double). */
+
+/* Open a file image held in memory (borrowed: it must outlive the file). `format` is "gguf" or
+ * "safetensors". Used by the fuzz targets and tests; same validation as loom_file_open. */
+loom_status loom_file_open_memory(const void *data, size_t size, const char *format, loom_file **out, char *err,
+                                  size_t err_size);
+/* The path given to loom_file_open ("" for memory images). */
+const char *loom_file_path(const loom_file *file);
+/* Typed lookups with the host API's semantics: LOOM_ERR_NOT_FOUND when absent, LOOM_ERR_FORMAT
+ * when of another type (int: any integer or bool; float: f32/f64 or any integer). */
+loom_status loom_file_meta_int(const loom_file *file, const char *key, int64_t *out);
+loom_status loom_file_meta_float(const loom_file *file, const char *key, double *out);
+loom_status loom_file_meta_string(const loom_file *file, const char *key, const char **out);
+loom_status loom_meta_as_int(const loom_meta *m, int64_t *out);
+loom_status loom_meta_as_float(const loom_meta *m, double *out);
+/* Render a value as text (arrays: "[type; count] first elements ..." abbreviated after
+ * `max_elems` elements). Returns the length it needed (snprintf semantics). */
+size_t loom_meta_format(const loom_meta *m, uint32_t max_elems, char *buf, size_t size);
+/* Name of a LOOM_META_* type ("u32", "string", ...). */
+const char *loom_meta_type_name(uint32_t type);
+/* GGUF tensor type number <-> LOOM_TYPE_* (UINT32_MAX when there is none). */
+uint32_t loom_gguf_type_to_loom(uint32_t gguf_type);
+uint32_t loom_gguf_type_from_loom(uint32_t loom_type);
+
+/* Used between file.c and the readers: file.c owns the loom_file struct. */
+loom_file *loom_file_new(const char *format, const char *path);
+/* Take ownership of a mapping (munmap'd at close) or of a malloc'd buffer (free'd at close). */
+loom_status loom_file_keep_mapping(loom_file *file, void *addr, size_t size, bool is_mmap);
+/* Append an entry, taking over what it points to (the struct is copied; on failure the entry's
+ * contents are freed). */
+loom_status loom_file_push_meta(loom_file *file, loom_meta *entry);
+loom_status loom_file_push_tensor(loom_file *file, loom_file_tensor *tensor);
+/* Writable access for the readers while they fill the file. */
+loom_file_tensor *loom_file_tensor_mut(loom_file *file, uint32_t index);
+/* Build the lookup indexes; fails (LOOM_ERR_FORMAT) on a duplicate key or tensor name. */
+loom_status loom_file_finish(loom_file *file, char *err, size_t err_size);
+void loom_meta_clear(loom_meta *entry);
+/* Parse a complete GGUF / safetensors image into `file` (tensor offsets relative to `image`). */
+loom_status loom_gguf_parse(loom_file *file, const uint8_t *image, uint64_t size, char *err, size_t err_size);
+loom_status loom_safetensors_parse(loom_file *file, const uint8_t *image, uint64_t size, const char *what,
+                                   char *err, size_t err_size);
+/* Open a sharded index .json / a Hugging Face folder (safetensors.c). */
+loom_status loom_safetensors_open_index(loom_file *file, const char *index_path, char *err, size_t err_size);
+loom_status loom_hf_folder_open(loom_file *file, const char *dir, char *err, size_t err_size);
+/* Map a whole file read-only; the mapping is kept by `file` (file.c). Empty files fail with
+ * LOOM_ERR_FORMAT, unreadable ones with LOOM_ERR_IO. */
+loom_status loom_file_map(loom_file *file, const char *path, const uint8_t **data, uint64_t *size, char *err,
+                          size_t err_size);
+
 /* ============================================================================================ */
 /* plugin.c / engine.c                                                                          */
 /* ============================================================================================ */
@@ -260,6 +313,18 @@ const loom_file *loom_model_file(const loom_model *model);
 /* Architecture plugin table and its per-model state. */
 const loom_arch_api *loom_model_arch(const loom_model *model, void **arch_model);
 loom_engine *loom_model_engine(const loom_model *model);
+/* True for tokens that end a generation: EOS and the model's end-of-turn tokens. */
+bool loom_model_token_is_eog(const loom_model *model, int32_t token);
+/* The vocabulary size (the length of a row of logits), from the architecture plugin. */
+int64_t loom_model_n_vocab(const loom_model *model);
+
+
+/* ============================================================================================ */
+/* context.c                                                                                    */
+/* ============================================================================================ */
+
+/* The model a context runs (borrowed). */
+loom_model *loom_context_model(const loom_context *ctx);
 
 #ifdef __cplusplus
 }

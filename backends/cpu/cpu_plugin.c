@@ -84,20 +84,22 @@ static loom_status cpu_device_info(void *state, uint32_t index, loom_device_info
     return LOOM_OK;
 }
 
-/* "threads" from the options; 0 or absent = every online CPU. */
+/* "plugin.cpu.threads", else the global "threads"; 0 or absent = every online CPU; -1 if invalid. */
 static int threads_option(const loom_kv_list *options) {
-    if (!options || !options->keys || !options->values) return online_cpus();
-    for (uint32_t i = 0; i < options->count; i++) {
-        if (!options->keys[i] || !options->values[i]) continue;
-        if (strcmp(options->keys[i], "threads") == 0 || strcmp(options->keys[i], "plugin.cpu.threads") == 0) {
-            char *end = NULL;
-            long v = strtol(options->values[i], &end, 10);
-            if (end == options->values[i] || *end != '\0' || v < 0) return -1;
-            if (v == 0) return online_cpus();
-            return v > CPU_MAX_THREADS ? CPU_MAX_THREADS : (int)v;
+    const char *value = NULL;
+    if (options && options->keys && options->values) {
+        for (uint32_t i = 0; i < options->count; i++) {
+            if (!options->keys[i] || !options->values[i]) continue;
+            if (!strcmp(options->keys[i], "plugin.cpu.threads")) value = options->values[i];
+            if (!strcmp(options->keys[i], "threads") && !value) value = options->values[i];
         }
     }
-    return online_cpus();
+    if (!value) return online_cpus();
+    char *end = NULL;
+    long v = strtol(value, &end, 10);
+    if (end == value || *end != '\0' || v < 0) return -1;
+    if (v == 0) return online_cpus();
+    return v > CPU_MAX_THREADS ? CPU_MAX_THREADS : (int)v;
 }
 
 static void cpu_device_close(void *devp) {
@@ -385,18 +387,23 @@ static const loom_backend_api cpu_api = {
     .last_error = cpu_last_error,
 };
 
+static const loom_option_def cpu_options[] = {
+    {sizeof(loom_option_def), LOOM_OPT_INT, "threads", NULL,
+     "worker threads of the reference backend (overrides the global 'threads'; 0 = all cores)"},
+};
+
 static const loom_plugin_desc cpu_desc = {
     .struct_size = sizeof(loom_plugin_desc),
     .abi_major = LOOM_ABI_MAJOR,
     .abi_minor = LOOM_ABI_MINOR,
     .kind = LOOM_PLUGIN_KIND_BACKEND,
-    .n_options = 0,
+    .n_options = 1,
     .name = "cpu",
     .version = "0.1.0",
     .vendor = "loom",
     .description = "CPU reference backend (plain C, pthreads): every op and weight type, the oracle for other backends",
     .capabilities = LOOM_BACKEND_CAP_HOST_MEMORY | LOOM_BACKEND_CAP_REFERENCE,
-    .options = NULL,
+    .options = cpu_options,
     .api = &cpu_api,
     .init = cpu_init,
     .shutdown = cpu_shutdown,

@@ -47,4 +47,17 @@ void loom_cli_json_string(FILE *f, const char *s);
 /* Default model path: $LOOM_MODEL, else the cached SmolLM2 file, else NULL. */
 const char *loom_cli_default_model(void);
 
+/* ---- model and generation helpers shared by run/chat/perplexity/bench/logits (cmd_run.c) ---- */
+
+/* Load a model, drawing a progress bar on stderr for large files when stderr is a terminal and
+ * `quiet` is false. Prints "loom <cmd>: ..." and returns NULL on failure. */
+loom_model *loom_cli_load_model(loom_engine *engine, const char *cmd, const char *path, bool quiet);
+/* Parse one sampling option at argv[*i] (--temp, --top-k, --top-p, --min-p, --repeat-penalty,
+ * --repeat-last-n, --seed) into `p`, advancing *i past its value. Returns 1 when consumed, 0
+ * when argv[*i] is not a sampling option, -1 on a bad value (already reported). */
+int loom_cli_sampling_option(const char *cmd, int argc, char **argv, int *i, loom_sampler_params *p, bool *seed_set);
+/* Parse a non-negative integer / a float option value; false (reported) when invalid. */
+bool loom_cli_parse_int(const char *cmd, const char *opt, const char *text, long long min, long long *out);
+bool loom_cli_parse_float(const char *cmd, const char *opt, const char *text, float *out);
+
 #endif

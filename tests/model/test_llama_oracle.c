@@ -1,0 +1,256 @@
+/*
+ * test_llama_oracle.c - the Llama plugin end to end against llama.cpp (fixtures written by
+ * scripts/llama_reference.py through the llama_cpp Python package).
+ *
+ *   test_llama_oracle VARIANT logits        mean KL(llama.cpp || Loom) < 1e-3, top-1 >= 99%
+ *   test_llama_oracle VARIANT greedy        32 greedy tokens identical for every prompt
+ *   test_llama_oracle VARIANT perplexity N  WikiText-2 perplexity (ctx 512) after N chunks
+ *                                           within 1% of llama.cpp's after the same chunks
+ *
+ * VARIANT: q4_1 (the default model), f32 and q8_0 (GGUFs derived from it), hf (a safetensors
+ * folder with Hugging Face names and half-split RoPE, compared with the f32 references).
+ * Exits 77 when the model or the fixture is absent. Only the public API (loom.h) is used.
+ */
+#include "model_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KL_MAX 1e-3
+#define TOP1_MIN 0.99
+
+static int check_logits(loom_model *model, loom_context *ctx, json_object *fx, const char *variant) {
+    unsigned k = 0, n_pos = 0;
+    float *blob = test_fixture_logits(variant, &k, &n_pos);
+    if (!blob) {
+        fprintf(stderr, "no logits fixture for %s\n", variant);
+        return SKIP;
+    }
+    loom_model_info info = {.struct_size = sizeof info};
+    loom_model_get_info(model, &info);
+    json_object *seqs = json_object_object_get(fx, "sequences");
+    double kl_sum = 0.0, kl_max = 0.0;
+    long agree = 0, total = 0;
+    for (size_t s = 0; s < json_object_array_length(seqs); s++) {
+        json_object *seq = json_object_array_get_idx(seqs, s);
+        size_t n = 0;
+        int *toks = test_json_tokens(json_object_object_get(seq, "tokens"), &n);
+        const unsigned first = (unsigned)json_object_get_int(json_object_object_get(seq, "first_position"));
+        loom_status st = loom_context_reset(ctx);
+        if (st == LOOM_OK) st = loom_context_eval(ctx, toks, n, LOOM_EVAL_LOGITS_ALL);
+        if (st != LOOM_OK) {
+            fprintf(stderr, "eval failed: %s\n", loom_context_last_error(ctx));
+            free(toks);
+            free(blob);
+            return 1;
+        }
+        double seq_kl = 0.0, seq_max = 0.0;
+        long seq_agree = 0;
+        for (size_t i = 0; i < n; i++) {
+            const float *row = blob + (size_t)(first + i) * 2u * k;
+            int top1 = 0;
+            const double kl = test_kl_top((const int *)row, row + k, k, loom_context_logits(ctx, (int32_t)i),
+                                          (long)info.n_vocab, &top1);
+            seq_kl += kl;
+            seq_max = kl > seq_max ? kl : seq_max;
+            seq_agree += top1;
+        }
+        printf("  %-10s %4zu tokens: mean KL %.3e, max KL %.3e, top-1 %.2f%%\n",
+               json_object_get_string(json_object_object_get(seq, "name")), n, seq_kl / (double)n, seq_max,
+               100.0 * (double)seq_agree / (double)n);
+        kl_sum += seq_kl;
+        kl_max = seq_max > kl_max ? seq_max : kl_max;
+        agree += seq_agree;
+        total += (long)n;
+        free(toks);
+    }
+    free(blob);
+    const double mean = kl_sum / (double)total, top1 = (double)agree / (double)total;
+    printf("%s: %ld positions, mean KL %.3e (< %.0e), max %.3e, top-1 %.2f%% (>= %.0f%%)\n", variant, total, mean,
+           KL_MAX, kl_max, 100.0 * top1, 100.0 * TOP1_MIN);
+    return mean < KL_MAX && top1 >= TOP1_MIN ? 0 : 1;
+}
+
+typedef struct collected {
+    int32_t tokens[64];
+    int n;
+} collected;
+
+static bool collect(int32_t token, const char *piece, size_t len, void *user) {
+    (void)piece;
+    (void)len;
+    collected *c = user; /* one call per generated token (no stop strings here) */
+    if (c->n < 64) c->tokens[c->n++] = token;
+    return true;
+}
+
+static int check_greedy(loom_model *model, loom_context *ctx, json_object *fx) {
+    json_object *gens = json_object_object_get(fx, "generations");
+    int failures = 0;
+    loom_sampler_params sp;
+    loom_sampler_params_default(&sp);
+    sp.temperature = 0.0f;
+    for (size_t g = 0; g < json_object_array_length(gens); g++) {
+        json_object *gen = json_object_array_get_idx(gens, g);
+        size_t n_prompt = 0, n_want = 0;
+        int *prompt = test_json_tokens(json_object_object_get(gen, "prompt_tokens"), &n_prompt);
+        int *want = test_json_tokens(json_object_object_get(gen, "tokens"), &n_want);
+        /* llama.cpp's list keeps the end-of-generation token that stopped it; Loom does not emit it. */
+        bool want_eos = n_want > 0 && n_want < 32;
+        size_t n_text = want_eos ? n_want - 1 : n_want;
+        loom_sampler *sampler = NULL;
+        loom_sampler_create(&sp, &sampler);
+        collected got = {.n = 0};
+        loom_generate_params gp = {.struct_size = sizeof gp, .max_tokens = 32, .on_token = collect, .user_data = &got};
+        loom_generate_stats stats = {.struct_size = sizeof stats};
+        loom_status st = loom_context_reset(ctx);
+        if (st == LOOM_OK) st = loom_generate(ctx, sampler, prompt, n_prompt, &gp, &stats);
+        loom_sampler_free(sampler);
+        bool same = st == LOOM_OK && (size_t)got.n == n_text && (!want_eos || stats.stop_reason == 1);
+        for (size_t i = 0; same && i < n_text; i++) same = got.tokens[i] == want[i];
+        char text[2048] = "";
+        size_t len = 0;
+        loom_model_detokenize(model, got.tokens, (size_t)got.n, false, text, sizeof text - 1, &len);
+        printf("  %s %-40.40s -> %s\n", same ? "same" : "DIFF",
+               json_object_get_string(json_object_object_get(gen, "prompt")), text);
+        if (!same) {
+            failures++;
+            printf("    loom:     ");
+            for (int i = 0; i < got.n; i++) printf("%d ", got.tokens[i]);
+            printf("(stop %u)\n    llama.cpp: ", stats.stop_reason);
+            for (size_t i = 0; i < n_want; i++) printf("%d ", want[i]);
+            printf("\n");
+        }
+        free(prompt);
+        free(want);
+    }
+    printf("greedy: %d of %zu generations differ\n", failures, json_object_array_length(gens));
+    return failures ? 1 : 0;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+static int check_perplexity(loom_model *model, loom_context *ctx, json_object *fx, int n_chunks) {
+    json_object *ppl = json_object_object_get(fx, "perplexity");
+    if (!ppl) return SKIP;
+    json_object *nll = json_object_object_get(ppl, "nll_per_chunk");
+    if ((int)json_object_array_length(nll) < n_chunks) n_chunks = (int)json_object_array_length(nll);
+    const int n_ctx = json_object_get_int(json_object_object_get(ppl, "n_ctx"));
+    const int first = n_ctx / 2, scored = n_ctx - 1 - first;
+    double want = 0.0;
+    for (int c = 0; c < n_chunks; c++) want += json_object_get_double(json_object_array_get_idx(nll, c));
+    want = exp(want / (double)(scored * n_chunks));
+
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", LOOM_SHARED_DIR, json_object_get_string(json_object_object_get(ppl, "file")));
+    size_t len = 0, n_tok = 0;
+    char *text = slurp(path, &len);
+    if (!text) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return SKIP;
+    }
+    loom_status st = loom_model_tokenize(model, text, len, LOOM_TOKENIZE_ADD_BOS, NULL, 0, &n_tok);
+    int32_t *toks = malloc((n_tok ? n_tok : 1) * sizeof *toks);
+    if (st == LOOM_OK || st == LOOM_ERR_BUFFER_TOO_SMALL)
+        st = loom_model_tokenize(model, text, len, LOOM_TOKENIZE_ADD_BOS, toks, n_tok, &n_tok);
+    free(text);
+    if (st != LOOM_OK) {
+        fprintf(stderr, "tokenize: %s\n", loom_model_last_error(model));
+        free(toks);
+        return 1;
+    }
+    const long want_tokens = json_object_get_int(json_object_object_get(ppl, "n_tokens"));
+    printf("  %zu tokens (llama.cpp: %ld)\n", n_tok, want_tokens);
+    const bool add_bos = json_object_get_boolean(json_object_object_get(fx, "add_bos"));
+    const int32_t bos = json_object_get_int(json_object_object_get(fx, "bos"));
+    loom_model_info info = {.struct_size = sizeof info};
+    loom_model_get_info(model, &info);
+    double sum = 0.0;
+    int32_t *chunk = malloc((size_t)n_ctx * sizeof *chunk);
+    for (int c = 0; c < n_chunks && (size_t)(c + 1) * (size_t)n_ctx <= n_tok; c++) {
+        memcpy(chunk, toks + (size_t)c * (size_t)n_ctx, (size_t)n_ctx * sizeof *chunk);
+        if (add_bos) chunk[0] = bos;
+        st = loom_context_reset(ctx);
+        if (st == LOOM_OK) st = loom_context_eval(ctx, chunk, (size_t)n_ctx, LOOM_EVAL_LOGITS_ALL);
+        if (st != LOOM_OK) {
+            fprintf(stderr, "eval: %s\n", loom_context_last_error(ctx));
+            free(chunk);
+            free(toks);
+            return 1;
+        }
+        double chunk_nll = 0.0;
+        for (int j = first; j < n_ctx - 1; j++) {
+            const float *l = loom_context_logits(ctx, j);
+            double max = l[0], s = 0.0;
+            for (long v = 1; v < info.n_vocab; v++) max = (double)l[v] > max ? (double)l[v] : max;
+            for (long v = 0; v < info.n_vocab; v++) s += exp((double)l[v] - max);
+            chunk_nll += log(s) + max - (double)l[toks[(size_t)c * (size_t)n_ctx + (size_t)j + 1]];
+        }
+        sum += chunk_nll;
+        printf("  chunk %d: nll %.3f (llama.cpp %.3f)\n", c + 1, chunk_nll,
+               json_object_get_double(json_object_array_get_idx(nll, c)));
+    }
+    free(chunk);
+    free(toks);
+    const double got = exp(sum / (double)(scored * n_chunks));
+    const double rel = fabs(got - want) / want;
+    printf("perplexity after %d chunks: loom %.4f, llama.cpp %.4f (%.3f%% apart, limit 1%%)\n", n_chunks, got, want,
+           100.0 * rel);
+    return rel < 0.01 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s VARIANT logits|greedy|perplexity [N]\n", argv[0]);
+        return 2;
+    }
+    const char *variant = argv[1], *what = argv[2];
+    const char *path = test_model_path(variant);
+    if (!path) {
+        printf("model variant %s not in the cache (scripts/get-model.sh, scripts/make_model_variants.py): skipped\n",
+               variant);
+        return SKIP;
+    }
+    json_object *fx = test_fixture(variant);
+    if (!fx) {
+        printf("no fixture for %s: skipped\n", variant);
+        return SKIP;
+    }
+    loom_engine *engine = test_engine();
+    loom_model *model = NULL;
+    if (loom_model_load(engine, path, NULL, &model) != LOOM_OK) {
+        fprintf(stderr, "load %s: %s\n", path, loom_engine_last_error(engine));
+        return 1;
+    }
+    loom_context_params cp = {.struct_size = sizeof cp, .n_ctx = 1024};
+    loom_context *ctx = NULL;
+    if (loom_context_create(model, &cp, &ctx) != LOOM_OK) {
+        fprintf(stderr, "context: %s\n", loom_engine_last_error(engine));
+        return 1;
+    }
+    printf("%s %s (%s)\n", variant, what, path);
+    int rc = 2;
+    if (!strcmp(what, "logits")) rc = check_logits(model, ctx, fx, variant);
+    else if (!strcmp(what, "greedy")) rc = check_greedy(model, ctx, fx);
+    else if (!strcmp(what, "perplexity")) rc = check_perplexity(model, ctx, fx, argc > 3 ? atoi(argv[3]) : 8);
+    loom_context_free(ctx);
+    loom_model_free(model);
+    loom_engine_free(engine);
+    json_object_put(fx);
+    return rc;
+}
