@@ -76,7 +76,7 @@ static const float *kv_rows(co_cview t, int64_t g, int64_t n, float *buf, int64_
     return buf;
 }
 
-static void att_task(void *arg, int ith, int nth) {
+static void att_task(void *arg, int64_t i0, int64_t i1, int ith) {
     att_job *j = arg;
     co_cview q = j->q, dst = j->dst;
     int64_t hd = q->ne[0], n_head = q->ne[1], n_tok = q->ne[2];
@@ -86,7 +86,7 @@ static void att_task(void *arg, int ith, int nth) {
     float *kb = (float *)(void *)local;
     float *vb = kb + n_kv * hd;
     float *sc = vb + n_kv * hd;
-    for (int64_t it = j->n_items * ith / nth; it < j->n_items * (ith + 1) / nth; it++) {
+    for (int64_t it = i0; it < i1; it++) {
         int64_t g = it / n_tb, tb = it % n_tb;
         int64_t t0 = tb * ATT_TBLOCK, t1 = t0 + ATT_TBLOCK < n_tok ? t0 + ATT_TBLOCK : n_tok;
         int64_t vis_max = j->i0 + t1;
@@ -139,6 +139,6 @@ loom_status co_op_attention(co_device *dev, const loom_op_params *p, co_cview ds
     for (int i = 0; i < nth; i++)
         if (!co_scratch_get(&dev->local[i], j.local_bytes))
             return co_error(dev, LOOM_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", j.local_bytes);
-    co_pool_run(dev->pool, att_task, &j, nth < 1 ? 1 : nth);
+    co_parallel_for(dev->pool, nth < 1 ? 1 : nth, j.n_items, 1, att_task, &j);
     return LOOM_OK;
 }

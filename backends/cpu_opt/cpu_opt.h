@@ -76,21 +76,37 @@ int co_isa_parse(const char *s);
 /* ============================================================================================ */
 
 typedef struct co_pool co_pool;
-/* A task: called once per participating thread with its index (0 = the calling thread). */
+/*
+ * A task: called by each participating thread with its index (0 = the calling thread; distinct
+ * indexes, usable for per-thread scratch). Up to nth threads take part, but only the caller is
+ * certain to: tasks must take their work from co_pool_next until it runs out, never assume a
+ * share per index.
+ */
 typedef void (*co_task_fn)(void *arg, int ith, int nth);
+/* A range task for co_parallel_for: items [i0, i1), run by thread ith. */
+typedef void (*co_range_fn)(void *arg, int64_t i0, int64_t i1, int ith);
 
 /* n_threads >= 1 (the caller counts as one). spin_iters: pause loops before sleeping. */
 co_pool *co_pool_create(int n_threads, int spin_iters);
 void co_pool_free(co_pool *pool);
 int co_pool_size(const co_pool *pool);
-/* Run fn on nth threads (1 <= nth <= size), returning when all are done. */
+/* Run fn on up to nth threads (1 <= nth <= size); returns when every participant is done. */
 void co_pool_run(co_pool *pool, co_task_fn fn, void *arg, int nth);
-/* Barrier among the nth threads of the current run. */
-void co_pool_barrier(co_pool *pool, int nth);
 /* Shared work counter of the current run: returns the next chunk index (dynamic scheduling). */
 int64_t co_pool_next(co_pool *pool);
-/* Reset the work counter (call from one thread between barriers, or before co_pool_run). */
+/* Set the work counter (before co_pool_run). */
 void co_pool_reset_counter(co_pool *pool, int64_t value);
+/* Completion counter of the current run (zero at its start): add k finished items; wait until
+ * at least target items are finished (orders the phases of a run). */
+void co_pool_done(co_pool *pool, int64_t k);
+void co_pool_wait_done(co_pool *pool, int64_t target);
+/* Chunk size giving each of nth threads about 4 chunks. */
+CO_INLINE int64_t co_chunk(int64_t n, int nth) {
+    int64_t c = n / ((int64_t)nth * 4);
+    return c < 1 ? 1 : c;
+}
+/* fn over [0, n) in chunks of `chunk` items on up to nth threads (inline when one chunk). */
+void co_parallel_for(co_pool *pool, int nth, int64_t n, int64_t chunk, co_range_fn fn, void *arg);
 
 /* ============================================================================================ */
 /* quant.c                                                                                      */

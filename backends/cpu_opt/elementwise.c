@@ -162,20 +162,20 @@ static void ew_rows(const ew_job *j, int64_t r0, int64_t r1) {
     }
 }
 
-static void ew_task(void *arg, int ith, int nth) {
-    ew_job *j = arg;
-    int64_t rows = co_nrows(j->dst);
-    ew_rows(j, rows * ith / nth, rows * (ith + 1) / nth);
+static void ew_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
+    ew_rows(arg, r0, r1);
 }
 
 typedef struct ws_job {
     co_cview dst, a, w;
 } ws_job;
 
-static void ws_task(void *arg, int ith, int nth) {
+static void ws_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
     ws_job *j = arg;
-    int64_t rows = j->dst->ne[1], n = j->dst->ne[0], S = j->a->ne[2];
-    for (int64_t r = rows * ith / nth; r < rows * (ith + 1) / nth; r++) {
+    int64_t n = j->dst->ne[0], S = j->a->ne[2];
+    for (int64_t r = r0; r < r1; r++) {
         float *d = co_row_f32(j->dst, r, 0, 0);
         /* dst may alias a state: accumulate in place only after reading state 0. */
         const float *w = (const float *)j->w->data;
@@ -190,7 +190,8 @@ loom_status co_op_elementwise(co_device *dev, const loom_op_params *p, co_cview 
     if (p->op == LOOM_OP_WEIGHTED_SUM) {
         ws_job j = {dst, src[0], src[1]};
         int64_t work = co_nelem(src[0]);
-        co_pool_run(dev->pool, ws_task, &j, work < 65536 ? 1 : dev->n_threads);
+        int nth = work < 65536 ? 1 : dev->n_threads;
+        co_parallel_for(dev->pool, nth, dst->ne[1], co_chunk(dst->ne[1], nth), ws_task, &j);
         return LOOM_OK;
     }
     ew_job j = {p, dst, src[0], n > 1 ? src[1] : NULL};
@@ -198,6 +199,7 @@ loom_status co_op_elementwise(co_device *dev, const loom_op_params *p, co_cview 
     if (p->op == LOOM_OP_SILU || p->op == LOOM_OP_SWIGLU || p->op == LOOM_OP_GELU) work *= 8;
     int nth = work < 65536 ? 1 : dev->n_threads;
     if (co_nrows(dst) < nth) nth = (int)co_nrows(dst);
-    co_pool_run(dev->pool, ew_task, &j, nth < 1 ? 1 : nth);
+    if (nth < 1) nth = 1;
+    co_parallel_for(dev->pool, nth, co_nrows(dst), co_chunk(co_nrows(dst), nth), ew_task, &j);
     return LOOM_OK;
 }

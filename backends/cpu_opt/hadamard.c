@@ -23,11 +23,12 @@ typedef struct had_job {
     int64_t g;
 } had_job;
 
-static void had_task(void *arg, int ith, int nth) {
+static void had_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
     had_job *j = arg;
-    int64_t rows = co_nrows(j->x), n = j->x->ne[0], g = j->g;
+    int64_t n = j->x->ne[0], g = j->g;
     float norm = 1.0f / sqrtf((float)g);
-    for (int64_t r = rows * ith / nth; r < rows * (ith + 1) / nth; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         int64_t i1 = r % j->x->ne[1], i2 = (r / j->x->ne[1]) % j->x->ne[2], i3 = r / (j->x->ne[1] * j->x->ne[2]);
         const float *xs = co_row_f32(j->x, i1, i2, i3);
         float *d = co_row_f32(j->dst, i1, i2, i3);
@@ -51,6 +52,7 @@ loom_status co_op_hadamard(co_device *dev, const loom_op_params *p, co_cview dst
     int64_t rows = co_nrows(x);
     int nth = co_nelem(x) < 32768 ? 1 : dev->n_threads;
     if (rows < nth) nth = (int)rows;
-    co_pool_run(dev->pool, had_task, &j, nth < 1 ? 1 : nth);
+    if (nth < 1) nth = 1;
+    co_parallel_for(dev->pool, nth, rows, co_chunk(rows, nth), had_task, &j);
     return LOOM_OK;
 }

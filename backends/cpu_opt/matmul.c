@@ -62,6 +62,7 @@ typedef struct mm_job {
     size_t act_batch;    /* bytes of activations per batch */
     uint8_t *act;        /* shared activations */
     int redundant;       /* each thread prepares its own copy of the activations */
+    int64_t n_units;     /* activation preparation items (0 when redundant) */
     size_t local_bytes;  /* per-thread scratch needed */
 } mm_job;
 
@@ -101,35 +102,36 @@ static void mm_task(void *arg, int ith, int nth) {
     uint8_t *local = co_scratch_get(&dev->local[ith], j->local_bytes);
     if (!local) return; /* cannot happen: sized before the run */
     uint8_t *act = j->act;
+    (void)nth;
     if (j->redundant) {
         act = local;
         prep_rows(j, act, 0, j->M * j->nb2 * j->nb3);
         local += (j->act_batch * (size_t)(j->nb2 * j->nb3) + 63) & ~(size_t)63;
-    } else {
-        /* Split rows (in whole token blocks for the float layout) among the threads. */
-        int64_t total = j->M * j->nb2 * j->nb3;
-        int64_t unit = j->quant ? 1 : j->T;
-        int64_t n_units = j->quant ? total : ((j->M + unit - 1) / unit) * j->nb2 * j->nb3;
-        int64_t u0 = n_units * ith / nth, u1 = n_units * (ith + 1) / nth;
-        if (j->quant) {
-            prep_rows(j, act, u0, u1);
-        } else {
-            int64_t bpb = (j->M + unit - 1) / unit; /* blocks per batch */
-            for (int64_t u = u0; u < u1; u++) {
-                int64_t b = u / bpb, tb = u % bpb;
-                prep_rows(j, act, b * j->M + tb * unit, b * j->M + tb * unit + 1);
-            }
-        }
-        co_pool_barrier(dev->pool, nth);
     }
     size_t tb = j->pw ? j->pw->tile_bytes : co_tile_bytes(j->wtype, j->K);
     uint8_t *pack = local;                                                  /* G tiles, when not prepared */
     float *deq = (float *)(void *)(local + (((size_t)j->G * tb + 63) & ~(size_t)63)); /* G f32 tiles */
     const int64_t items_per_batch = (j->n_tiles + j->G - 1) / j->G;
-    int64_t serial = 0;
+    /* Items [0, n_units) prepare activations (rows, or token blocks for the float layout);
+     * items after them compute tile groups once every preparation is finished. */
+    const int64_t n_units = j->n_units;
+    int ready = n_units == 0;
     for (;;) {
-        int64_t item = nth > 1 ? co_pool_next(dev->pool) : serial++;
-        if (item >= j->n_items) break;
+        int64_t c = co_pool_next(dev->pool);
+        if (c >= n_units + j->n_items) break;
+        if (c < n_units) {
+            int64_t unit = j->quant ? 1 : j->T;
+            int64_t bpb = (j->M + unit - 1) / unit; /* units per batch */
+            int64_t b = c / bpb, u = c % bpb;
+            prep_rows(j, act, b * j->M + u * unit, b * j->M + u * unit + 1);
+            co_pool_done(dev->pool, 1);
+            continue;
+        }
+        if (!ready) {
+            co_pool_wait_done(dev->pool, n_units);
+            ready = 1;
+        }
+        int64_t item = c - n_units;
         int64_t b = item / items_per_batch, g = item % items_per_batch;
         int64_t t0 = g * j->G;
         int nt = (int)(j->n_tiles - t0 < j->G ? j->n_tiles - t0 : j->G);
@@ -242,6 +244,7 @@ loom_status co_op_matmul(co_device *dev, co_cview dst, co_cview a, co_cview w) {
         if (!co_scratch_get(&dev->local[i], j.local_bytes))
             return co_error(dev, LOOM_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %zu bytes of scratch", local);
     if (!j.redundant) {
+        j.n_units = j.quant ? rows : ((j.M + j.T - 1) / j.T) * batches;
         j.act = co_scratch_get(&dev->shared, act_total);
         if (!j.act) return co_error(dev, LOOM_ERR_OUT_OF_MEMORY, "matmul: cannot allocate %zu bytes", act_total);
     }

@@ -85,12 +85,13 @@ typedef struct norm_job {
     co_cview dst, x, g, b;
 } norm_job;
 
-static void norm_task(void *arg, int ith, int nth) {
+static void norm_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
     norm_job *j = arg;
-    int64_t rows = co_nrows(j->dst), n = j->dst->ne[0];
+    int64_t n = j->dst->ne[0];
     const float *g = j->g ? (const float *)j->g->data : NULL;
     const float *b = j->b ? (const float *)j->b->data : NULL;
-    for (int64_t r = rows * ith / nth; r < rows * (ith + 1) / nth; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         int64_t i1 = r % j->dst->ne[1], i2 = (r / j->dst->ne[1]) % j->dst->ne[2], i3 = r / (j->dst->ne[1] * j->dst->ne[2]);
         const float *x = co_row_f32(j->x, i1, i2, i3);
         float *d = co_row_f32(j->dst, i1, i2, i3);
@@ -109,7 +110,8 @@ static loom_status run_norm(co_device *dev, norm_job *j) {
     int64_t rows = co_nrows(j->dst);
     int nth = co_nelem(j->dst) < 32768 ? 1 : dev->n_threads;
     if (rows < nth) nth = (int)rows;
-    co_pool_run(dev->pool, norm_task, j, nth < 1 ? 1 : nth);
+    if (nth < 1) nth = 1;
+    co_parallel_for(dev->pool, nth, rows, co_chunk(rows, nth), norm_task, j);
     return LOOM_OK;
 }
 

@@ -417,12 +417,20 @@ typedef struct pack_job {
     const loom_tensor_view *w;
     co_weight *cw;
     int64_t n_items; /* n_mat * n_tiles */
+    int release;     /* drop source pages as soon as they are packed */
+    uintptr_t page;
 } pack_job;
 
-static void pack_task(void *arg, int ith, int nth) {
+/* Drop the whole pages inside [a, a + n) of a read-only file mapping. */
+static void drop_pages(uintptr_t a, size_t n, uintptr_t page) {
+    uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + n) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void pack_task(void *arg, int64_t i0, int64_t i1, int ith) {
+    (void)ith;
     pack_job *j = arg;
     co_weight *cw = j->cw;
-    int64_t i0 = j->n_items * ith / nth, i1 = j->n_items * (ith + 1) / nth;
     for (int64_t it = i0; it < i1; it++) {
         int64_t mat = it / cw->n_tiles, t = it % cw->n_tiles;
         int64_t m2 = mat % cw->ne2, m3 = mat / cw->ne2;
@@ -430,6 +438,18 @@ static void pack_task(void *arg, int ith, int nth) {
         int64_t row0 = t * CO_TILE;
         int nr = (int)(cw->N - row0 < CO_TILE ? cw->N - row0 : CO_TILE);
         co_tile_pack(cw->type, src, j->w->nb[1], nr, cw->K, cw->data + (size_t)mat * cw->mat_bytes + (size_t)t * cw->tile_bytes);
+    }
+    if (j->release) {
+        /* Contiguous source: items [i0, i1) cover bytes [i0, i1) * 16 rows (the last tile of a
+         * matrix may be partial; its end is the matrix end). Keeps the peak near one copy. */
+        size_t rb = (size_t)j->w->nb[1];
+        size_t mat_src = rb * (size_t)cw->N;
+        int64_t m0 = i0 / cw->n_tiles, m1 = (i1 - 1) / cw->n_tiles;
+        size_t b0 = (size_t)m0 * mat_src + (size_t)(i0 % cw->n_tiles) * CO_TILE * rb;
+        int64_t last_row = ((i1 - 1) % cw->n_tiles + 1) * CO_TILE;
+        if (last_row > cw->N) last_row = cw->N;
+        size_t b1 = (size_t)m1 * mat_src + (size_t)last_row * rb;
+        drop_pages((uintptr_t)j->w->data + b0, b1 - b0, j->page);
     }
 }
 
@@ -463,19 +483,17 @@ static loom_status b_weight_prepare(void *p, const loom_tensor_view *w, void **e
 #endif
     cw->data = mem;
     cw->map_size = map;
-    pack_job j = {w, cw, cw->n_mat * cw->n_tiles};
-    co_pool_run(dev->pool, pack_task, &j, dev->n_threads);
-    /* The tiles replace the file's bytes for this backend: let the kernel drop the mapped
-     * pages (a later reader faults them in again from the file). */
-    if (dev->release_mapped && (w->flags & LOOM_TENSOR_WEIGHT)) {
-        size_t bytes = 0;
-        int contiguous = co_is_contiguous(w);
-        if (contiguous) bytes = (size_t)co_type_row_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] * w->ne[2] * w->ne[3]);
-        uintptr_t a = (uintptr_t)w->data, lo = (a + (uintptr_t)psz - 1) & ~((uintptr_t)psz - 1),
-                  hi = (a + bytes) & ~((uintptr_t)psz - 1);
-        if (contiguous && hi > lo && in_readonly_file_mapping(w->data, bytes))
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
+    /* The tiles replace the file's bytes for this backend: the kernel may drop the mapped pages
+     * (a later reader faults them in again from the file), chunk by chunk while packing. */
+    pack_job j = {w, cw, cw->n_mat * cw->n_tiles, 0, (uintptr_t)psz};
+    size_t bytes = (size_t)co_type_row_bytes(w->type, w->ne[0]) * (size_t)(w->ne[1] * w->ne[2] * w->ne[3]);
+    if (dev->release_mapped && (w->flags & LOOM_TENSOR_WEIGHT) && co_is_contiguous(w) &&
+        in_readonly_file_mapping(w->data, bytes))
+        j.release = 1;
+    /* Chunks of about 1 MiB of source so that little of the original is resident at once. */
+    int64_t chunk = (int64_t)((1u << 20) / ((size_t)w->nb[1] * CO_TILE + 1)) + 1;
+    co_parallel_for(dev->pool, dev->n_threads, j.n_items, chunk, pack_task, &j);
+    if (j.release) drop_pages((uintptr_t)w->data, bytes, (uintptr_t)psz); /* pages shared by two chunks */
     co_tune_family(dev, co_family_of_type(cw->type));
     *extra = cw;
     return LOOM_OK;

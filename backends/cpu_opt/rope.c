@@ -89,14 +89,14 @@ typedef struct rope_job {
     double base, scale;
 } rope_job;
 
-static void rope_task(void *arg, int ith, int nth) {
+static void rope_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
     rope_job *j = arg;
     co_cview x = j->x, dst = j->dst;
-    int64_t hd = x->ne[0], n_head = x->ne[1], n_tok = x->ne[2], n3 = x->ne[3];
-    int64_t rows = n_head * n_tok * n3;
+    int64_t hd = x->ne[0], n_head = x->ne[1], n_tok = x->ne[2];
     int half = j->n_rot / 2;
     float local[ROPE_MAX_ROT];
-    for (int64_t r = rows * ith / nth; r < rows * (ith + 1) / nth; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         int64_t h = r % n_head, t = (r / n_head) % n_tok, i3 = r / (n_head * n_tok);
         const float *cs;
         if (j->tab) {
@@ -147,6 +147,7 @@ loom_status co_op_rope(co_device *dev, const loom_op_params *p, co_cview dst, co
     int64_t rows = x->ne[1] * x->ne[2] * x->ne[3];
     int nth = co_nelem(x) < 32768 ? 1 : dev->n_threads;
     if (rows < nth) nth = (int)rows;
-    co_pool_run(dev->pool, rope_task, &j, nth < 1 ? 1 : nth);
+    if (nth < 1) nth = 1;
+    co_parallel_for(dev->pool, nth, rows, co_chunk(rows, nth), rope_task, &j);
     return LOOM_OK;
 }

@@ -29,11 +29,12 @@ typedef struct sm_job {
     int64_t past;
 } sm_job;
 
-static void sm_task(void *arg, int ith, int nth) {
+static void sm_task(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
     sm_job *j = arg;
     co_cview x = j->x, dst = j->dst, mk = j->mask;
-    int64_t n = x->ne[0], rows = co_nrows(x);
-    for (int64_t r = rows * ith / nth; r < rows * (ith + 1) / nth; r++) {
+    int64_t n = x->ne[0];
+    for (int64_t r = r0; r < r1; r++) {
         int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
         const float *xs = co_row_f32(x, i1, i2, i3);
         float *d = co_row_f32(dst, i1, i2, i3);
@@ -67,6 +68,7 @@ loom_status co_op_softmax(co_device *dev, const loom_op_params *p, co_cview dst,
     int64_t rows = co_nrows(x);
     int nth = co_nelem(x) < 16384 ? 1 : dev->n_threads;
     if (rows < nth) nth = (int)rows;
-    co_pool_run(dev->pool, sm_task, &j, nth < 1 ? 1 : nth);
+    if (nth < 1) nth = 1;
+    co_parallel_for(dev->pool, nth, rows, co_chunk(rows, nth), sm_task, &j);
     return LOOM_OK;
 }
