@@ -280,13 +280,20 @@ int main(int argc, char **argv)
             failed = 1;
         }
         if (expect_fallback) {
-            const char *rep = loom_context_placement(dev), *out = strstr(rep, "bytes out");
-            if (strstr(rep, "(fallback)") == NULL || strstr(rep, backend) == NULL) {
+            const char *rep = loom_context_placement(dev);
+            char line[64];
+            const char *t;
+            unsigned long long in = 0, out = 0;
+            snprintf(line, sizeof line, "transfers %s:", backend);
+            t = strstr(rep, line);
+            if (t == NULL || sscanf(t + strlen(line), " %llu bytes in, %llu bytes out", &in, &out) != 2)
+                in = out = 0;
+            if (strstr(rep, "(fallback)") == NULL) {
                 fprintf(stderr, "FAIL: expected ops on both %s and the CPU reference\n", backend);
                 failed = 1;
             }
-            if (out == NULL || strstr(rep, " 0 bytes out") != NULL) {
-                fprintf(stderr, "FAIL: expected bytes copied between %s and the host\n", backend);
+            if (in == 0 || out == 0) {
+                fprintf(stderr, "FAIL: expected bytes copied to and from %s (in %llu, out %llu)\n", backend, in, out);
                 failed = 1;
             }
         }
