@@ -8,7 +8,8 @@
  * default SmolLM2-135M-Instruct Q4_1; f32 / q8_0: scripts/make_model_variants.py), CHUNKS the
  * number of 512-token chunks of WikiText-2 (fixtures/wikitext2_smollm2_tokens.txt, llama.cpp's
  * tokenization) to run; KEY=VALUE are extra options (e.g. plugin.onednn.mode=f32);
- * --expect-fallback requires the placement report to show ops run on the CPU reference with
+ * --ctx N uses chunks of N tokens instead of 512 (quicker; perplexity then scores positions
+ * N/2 .. N-2); --expect-fallback requires the placement report to show ops run on the CPU reference with
  * bytes copied back from the device (mixed placement, e.g. with plugin.opencl.disable_ops).
  *
  * Each chunk is evaluated from an empty context (logits of every position) on an exec of BACKEND
@@ -31,7 +32,7 @@
 #include <time.h>
 
 #define SKIP 77
-#define CHUNK 512
+#define CHUNK_DEFAULT 512
 
 #ifndef LOOM_E2E_TOKENS
 #error "LOOM_E2E_TOKENS must name the token fixture"
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
     int32_t *tokens;
     double kl_sum = 0, nll_ref = 0, nll_dev = 0, t_ref = 0, t_dev = 0, kl_max = 0;
     long n_pos = 0, n_top1 = 0, n_scored = 0;
-    int quantized, failed = 0, expect_fallback = 0;
+    int quantized, failed = 0, expect_fallback = 0, CHUNK = CHUNK_DEFAULT;
 
     if (argc < 4) {
         fprintf(stderr, "usage: test_backend_e2e BACKEND VARIANT CHUNKS [KEY=VALUE ...]\n");
@@ -167,8 +168,6 @@ int main(int argc, char **argv)
         return SKIP;
     }
     tokens = load_tokens(&n_tok);
-    if ((size_t)chunks * CHUNK > n_tok)
-        chunks = (int)(n_tok / CHUNK);
 
     loom_options_create(&opt);
     loom_options_set(opt, "threads", threads != NULL && *threads ? threads : "2", LOOM_SOURCE_CLI);
@@ -180,6 +179,14 @@ int main(int argc, char **argv)
             expect_fallback = 1;
             continue;
         }
+        if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
+            CHUNK = atoi(argv[++i]);
+            if (CHUNK < 16) {
+                fprintf(stderr, "--ctx must be at least 16\n");
+                return 2;
+            }
+            continue;
+        }
         if (eq == NULL || (size_t)(eq - argv[i]) >= sizeof key) {
             fprintf(stderr, "bad option %s\n", argv[i]);
             return 2;
@@ -187,6 +194,8 @@ int main(int argc, char **argv)
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         loom_options_set(opt, key, eq + 1, LOOM_SOURCE_CLI);
     }
+    if ((size_t)chunks * (size_t)CHUNK > n_tok)
+        chunks = (int)(n_tok / (size_t)CHUNK);
     if (loom_engine_create(opt, &engine, err, sizeof err) != LOOM_OK) {
         fprintf(stderr, "engine: %s\n", err);
         return 1;
