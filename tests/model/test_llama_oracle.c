@@ -158,8 +158,8 @@ static bool same_generation(const collected *got, uint32_t reason, json_object *
 static int check_greedy(loom_model *model, loom_context *ctx, json_object *fx, const char *variant) {
     json_object *gens = json_object_object_get(fx, "generations");
     json_object *floor = json_object_object_get(fx, "llama_cpp_vs_f32");
-    const char *same = floor ? json_object_get_string(json_object_object_get(floor, "f32_variant")) : NULL;
-    json_object *fx32 = same ? test_fixture(same) : NULL;
+    const char *f32_variant = floor ? json_object_get_string(json_object_object_get(floor, "f32_variant")) : NULL;
+    json_object *fx32 = f32_variant ? test_fixture(f32_variant) : NULL;
     json_object *gens32 = fx32 ? json_object_object_get(fx32, "generations") : NULL;
     int failures = 0, via_f32 = 0;
     loom_sampler_params sp;
