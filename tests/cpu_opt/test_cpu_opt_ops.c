@@ -36,6 +36,7 @@ static void *g_state;
         }                                                                                                          \
     } while (0)
 
+__attribute__((format(printf, 3, 4))) static void host_log(int32_t level, const char *who, const char *fmt, ...);
 static void host_log(int32_t level, const char *who, const char *fmt, ...) {
     if (level > LOOM_LOG_INFO) return;
     va_list ap;
