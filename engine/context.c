@@ -14,17 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Until exec.c lands in this branch: resolve to NULL instead of failing the link. */
-#pragma weak loom_exec_create
-#pragma weak loom_exec_free
-#pragma weak loom_exec_reset_scratch
-#pragma weak loom_exec_placement_report
-#pragma weak loom_exec_device_name
-#pragma weak loom_host_tensor_new
-#pragma weak loom_host_tensor_view
-#pragma weak loom_host_tensor_read
-#pragma weak loom_host_exec_last_error
-
 struct loom_context {
     loom_model *model;
     loom_exec *exec;
@@ -61,7 +50,7 @@ uint32_t loom_context_n_ctx(const loom_context *ctx) { return ctx ? ctx->n_ctx :
 void loom_context_free(loom_context *ctx) {
     if (!ctx) return;
     if (ctx->arch && ctx->arch_ctx) ctx->arch->context_free(ctx->arch_ctx);
-    if (ctx->exec) loom_exec_free(ctx->exec); /* frees the persistent tensors (KV cache, logits) */
+    loom_exec_free(ctx->exec); /* frees the persistent tensors (KV cache, logits) */
     free(ctx->logits);
     free(ctx);
 }
@@ -116,8 +105,8 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     void *arch_model = NULL;
     loom_model_arch(model, &arch_model);
 
-    char err[512] = "no execution layer in this build";
-    loom_status st = !loom_exec_create ? LOOM_ERR_UNSUPPORTED : loom_exec_create(engine, backend, (uint32_t)n_threads, &ctx->exec, err, sizeof err);
+    char err[512] = "";
+    loom_status st = loom_exec_create(engine, backend, (uint32_t)n_threads, &ctx->exec, err, sizeof err);
     if (st != LOOM_OK) {
         loom_context_free(ctx);
         return loom_engine_set_error(engine, st, "context: backend '%s': %s", backend, err);

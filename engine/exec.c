@@ -24,8 +24,8 @@
 #include <string.h>
 
 #define ARENA_MIN_CHUNK ((uint64_t)1 << 20)
-#define ARENA_ALIGN 64u
-#define TENSOR_BLOCK 256u
+#define ARENA_ALIGN     64u
+#define TENSOR_BLOCK    256u
 
 /* ============================================================================================ */
 /* Types                                                                                        */
@@ -112,6 +112,7 @@ struct loom_exec {
 /* Errors                                                                                       */
 /* ============================================================================================ */
 
+static void exec_verror(loom_exec *exec, const char *fmt, va_list ap) LOOM_PRINTF(2, 0);
 static void exec_verror(loom_exec *exec, const char *fmt, va_list ap) {
     vsnprintf(exec->last_error, sizeof exec->last_error, fmt, ap);
 }
@@ -222,7 +223,8 @@ static void arena_reset(exec_arena *a) {
 }
 
 static void arena_free(exec_arena *a) {
-    for (uint32_t i = 0; i < a->n_chunks; i++) chunk_free(a->dev, &a->chunks[i]);
+    for (uint32_t i = 0; i < a->n_chunks; i++)
+        chunk_free(a->dev, &a->chunks[i]);
     free(a->chunks);
     a->chunks = NULL;
     a->n_chunks = a->cap_chunks = 0;
@@ -236,7 +238,8 @@ static void arena_free(exec_arena *a) {
 static void contiguous_strides(uint32_t type, const int64_t *ne, int64_t *nb) {
     nb[0] = lbu_type_block_bytes(type);
     nb[1] = nb[0] * (ne[0] / lbu_type_block_size(type));
-    for (int d = 2; d < LOOM_MAX_DIMS; d++) nb[d] = nb[d - 1] * ne[d - 1];
+    for (int d = 2; d < LOOM_MAX_DIMS; d++)
+        nb[d] = nb[d - 1] * ne[d - 1];
 }
 
 /* Check type and shape; fill the full 4-D shape. Returns a message or NULL. */
@@ -244,7 +247,8 @@ static const char *check_shape(uint32_t type, uint32_t n_dims, const int64_t *ne
     if (lbu_type_block_size(type) == 0) return "unknown data type";
     if (n_dims < 1 || n_dims > LOOM_MAX_DIMS) return "n_dims must be 1 to 4";
     if (!ne) return "missing shape";
-    for (int d = 0; d < LOOM_MAX_DIMS; d++) full[d] = (uint32_t)d < n_dims ? ne[d] : 1;
+    for (int d = 0; d < LOOM_MAX_DIMS; d++)
+        full[d] = (uint32_t)d < n_dims ? ne[d] : 1;
     uint64_t count = 1;
     for (int d = 0; d < LOOM_MAX_DIMS; d++) {
         if (full[d] <= 0) return "every dimension must be positive";
@@ -260,7 +264,8 @@ static void tensor_init(loom_tensor *t, uint32_t type, uint32_t n_dims, const in
     memset(t, 0, sizeof *t);
     t->view.struct_size = sizeof t->view;
     t->view.type = type;
-    for (int d = 0; d < LOOM_MAX_DIMS; d++) t->view.ne[d] = full[d];
+    for (int d = 0; d < LOOM_MAX_DIMS; d++)
+        t->view.ne[d] = full[d];
     contiguous_strides(type, full, t->view.nb);
     t->view.flags = flags;
     t->n_dims = n_dims;
@@ -399,19 +404,22 @@ loom_status loom_host_tensor_view(loom_exec *exec, loom_tensor *base, uint32_t n
     const char *why = check_shape(type, n_dims, ne, full, &bytes);
     if (why) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_view: %s", why);
     loom_tensor_view v = base->view;
-    for (int d = 0; d < LOOM_MAX_DIMS; d++) v.ne[d] = full[d];
+    for (int d = 0; d < LOOM_MAX_DIMS; d++)
+        v.ne[d] = full[d];
     if (nb) {
         for (uint32_t d = 0; d < n_dims; d++) {
             if (nb[d] < 0) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_view: negative stride");
             v.nb[d] = nb[d];
         }
         if (n_dims == 1) v.nb[1] = v.nb[0] * (full[0] / lbu_type_block_size(type));
-        for (uint32_t d = n_dims > 1 ? n_dims : 2; d < LOOM_MAX_DIMS; d++) v.nb[d] = v.nb[d - 1] * full[d - 1];
+        for (uint32_t d = n_dims > 1 ? n_dims : 2; d < LOOM_MAX_DIMS; d++)
+            v.nb[d] = v.nb[d - 1] * full[d - 1];
     } else {
         contiguous_strides(type, full, v.nb);
     }
     uint64_t base_off = offset_in_root(base);
-    if (offset > UINT64_MAX - base_off) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_view: offset overflow");
+    if (offset > UINT64_MAX - base_off)
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_view: offset overflow");
     uint64_t start = base_off + offset;
     uint64_t extent = lbu_view_extent(&v);
     uint64_t limit = root_bytes(root);
@@ -476,22 +484,27 @@ static loom_status sync_all(loom_exec *exec) {
 }
 
 static loom_status check_rw(loom_exec *exec, const char *what, const loom_tensor *t, uint64_t offset, uint64_t size) {
-    if (!usable_in(exec, t)) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "%s: tensor belongs to another context", what);
+    if (!usable_in(exec, t))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "%s: tensor belongs to another context", what);
     if (!lbu_view_contiguous(&t->view))
         return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "%s: tensor '%s' is not contiguous", what, t->name);
     uint64_t bytes = lbu_view_extent(&t->view);
     if (offset > bytes || size > bytes - offset)
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "%s: %llu bytes at offset %llu exceed tensor '%s' (%llu bytes)",
-                         what, (unsigned long long)size, (unsigned long long)offset, t->name, (unsigned long long)bytes);
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT,
+                         "%s: %llu bytes at offset %llu exceed tensor '%s' (%llu bytes)", what,
+                         (unsigned long long)size, (unsigned long long)offset, t->name, (unsigned long long)bytes);
     return LOOM_OK;
 }
 
-loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src, uint64_t size) {
-    if (!exec || !tensor || (!src && size)) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: missing argument");
+loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_t offset, const void *src,
+                                   uint64_t size) {
+    if (!exec || !tensor || (!src && size))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: missing argument");
     loom_status st = check_rw(exec, "tensor_write", tensor, offset, size);
     if (st != LOOM_OK) return st;
     if (read_only(exec, tensor))
-        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a model weight (read-only)", tensor->name);
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_write: '%s' is a model weight (read-only)",
+                         tensor->name);
     weight_forget(exec, root_of(tensor));
     if ((st = sync_all(exec)) != LOOM_OK) return st;
     if (size == 0) return LOOM_OK;
@@ -505,8 +518,10 @@ loom_status loom_host_tensor_write(loom_exec *exec, loom_tensor *tensor, uint64_
     return LOOM_OK;
 }
 
-loom_status loom_host_tensor_read(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst, uint64_t size) {
-    if (!exec || !tensor || (!dst && size)) return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_read: missing argument");
+loom_status loom_host_tensor_read(loom_exec *exec, const loom_tensor *tensor, uint64_t offset, void *dst,
+                                  uint64_t size) {
+    if (!exec || !tensor || (!dst && size))
+        return exec_fail(exec, LOOM_ERR_INVALID_ARGUMENT, "tensor_read: missing argument");
     loom_status st = check_rw(exec, "tensor_read", tensor, offset, size);
     if (st != LOOM_OK) return st;
     if ((st = sync_all(exec)) != LOOM_OK) return st;
@@ -548,7 +563,8 @@ static weight_entry *weight_insert(loom_exec *exec, const loom_tensor *root, int
             weight_entry *e = &exec->weights[i];
             if (!e->root) continue;
             uint32_t j = weight_hash(e->root, e->device, cap);
-            while (w[j].root) j = (j + 1) & (cap - 1);
+            while (w[j].root)
+                j = (j + 1) & (cap - 1);
             w[j] = *e;
         }
         free(exec->weights);
@@ -556,7 +572,8 @@ static weight_entry *weight_insert(loom_exec *exec, const loom_tensor *root, int
         exec->cap_weights = cap;
     }
     uint32_t i = weight_hash(root, device, exec->cap_weights);
-    while (exec->weights[i].root) i = (i + 1) & (exec->cap_weights - 1);
+    while (exec->weights[i].root)
+        i = (i + 1) & (exec->cap_weights - 1);
     weight_entry *e = &exec->weights[i];
     e->root = root;
     e->device = device;
@@ -594,8 +611,7 @@ static loom_status weight_resident(loom_exec *exec, const loom_tensor *root, int
         return exec_fail(exec, LOOM_ERR_INTERNAL, "weight '%s' is neither on %s nor in host memory", root->name,
                          d->name);
     weight_entry *e = weight_find(exec, root, di);
-    if (e && e->data == root->view.data && e->type == root->view.type &&
-        !memcmp(e->ne, root->view.ne, sizeof e->ne)) {
+    if (e && e->data == root->view.data && e->type == root->view.type && !memcmp(e->ne, root->view.ne, sizeof e->ne)) {
         *entry = e;
         return LOOM_OK;
     }
@@ -691,7 +707,8 @@ static loom_status host_bounce(loom_exec *exec, uint64_t bytes, char **out) {
     void *buf;
     uint64_t off;
     loom_status st = arena_alloc(&exec->host_transfer, bytes, &buf, &off, out);
-    if (st != LOOM_OK) return exec_fail(exec, st, "out of host memory for a %llu-byte transfer", (unsigned long long)bytes);
+    if (st != LOOM_OK)
+        return exec_fail(exec, st, "out of host memory for a %llu-byte transfer", (unsigned long long)bytes);
     return LOOM_OK;
 }
 
@@ -733,7 +750,8 @@ static loom_status place_operand(loom_exec *exec, const loom_tensor *t, int32_t 
     char *host = NULL;
     loom_status st = arena_alloc(&d->transfer, bytes, &out->buffer, &out->offset, &host);
     if (st != LOOM_OK)
-        return exec_fail(exec, st, "%s: cannot allocate %llu bytes to stage an operand", d->name, (unsigned long long)bytes);
+        return exec_fail(exec, st, "%s: cannot allocate %llu bytes to stage an operand", d->name,
+                         (unsigned long long)bytes);
     out->data = host;
     out->extra = NULL;
     stg->active = true;
@@ -786,7 +804,8 @@ static void placement_count(loom_exec *exec, uint32_t op, const loom_tensor *dst
                             int32_t device) {
     uint32_t types[LOOM_MAX_SRC + 1];
     types[0] = dst->view.type;
-    for (uint32_t i = 0; i < n; i++) types[i + 1] = srcs[i]->view.type;
+    for (uint32_t i = 0; i < n; i++)
+        types[i + 1] = srcs[i]->view.type;
     for (uint32_t i = 0; i < exec->n_placement; i++) {
         placement_entry *e = &exec->placement[i];
         if (e->op == op && e->device == device && e->n_types == n + 1 &&
@@ -845,7 +864,8 @@ const char *loom_exec_placement_report(loom_exec *exec) {
         char types[128];
         size_t tn = 0;
         report_add(types, sizeof types, &tn, "%s <-", lbu_type_name(e->types[0]));
-        for (uint32_t j = 1; j < e->n_types; j++) report_add(types, sizeof types, &tn, " %s", lbu_type_name(e->types[j]));
+        for (uint32_t j = 1; j < e->n_types; j++)
+            report_add(types, sizeof types, &tn, " %s", lbu_type_name(e->types[j]));
         const exec_device *d = &exec->devices[e->device];
         report_add(r, cap, &n, "%-14s %-34s %-16s %10llu%s\n", lbu_op_name(e->op), types, d->name,
                    (unsigned long long)e->count, e->device > 0 ? "  (fallback)" : "");
@@ -917,7 +937,8 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     staged sstg[LOOM_MAX_SRC], dstg = {false, 0, NULL};
     const loom_tensor_view *sp[LOOM_MAX_SRC];
     bool staged_any = false;
-    for (uint32_t i = 0; i < n_srcs; i++) sstg[i].active = false;
+    for (uint32_t i = 0; i < n_srcs; i++)
+        sstg[i].active = false;
     for (uint32_t i = 0; i < n_srcs && st == LOOM_OK; i++) {
         st = place_operand(exec, srcs[i], di, true, &sv[i], &sstg[i]);
         sp[i] = &sv[i];
@@ -930,8 +951,9 @@ loom_status loom_host_op(loom_exec *exec, const loom_op_params *params, loom_ten
     if (st == LOOM_OK) {
         st = d->api->compute(d->dev, params, &dv, sp, n_srcs);
         if (st != LOOM_OK) {
-            st = exec_fail(exec, st == LOOM_ERR_OUT_OF_MEMORY || st == LOOM_ERR_INVALID_ARGUMENT ? st : LOOM_ERR_BACKEND,
-                           "op %s on %s failed: %s", name, d->name, device_error(d, st));
+            st =
+                exec_fail(exec, st == LOOM_ERR_OUT_OF_MEMORY || st == LOOM_ERR_INVALID_ARGUMENT ? st : LOOM_ERR_BACKEND,
+                          "op %s on %s failed: %s", name, d->name, device_error(d, st));
         } else {
             d->pending = d->api->synchronize != NULL;
             exec->last_device = di;
@@ -1056,9 +1078,11 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
     exec->last_device = -1;
     /* at most: every backend device listed, plus the reference */
     uint32_t max_dev = 1;
-    for (uint32_t i = 0; i < engine->n_plugins; i++) max_dev += engine->plugins[i].n_devices;
+    for (uint32_t i = 0; i < engine->n_plugins; i++)
+        max_dev += engine->plugins[i].n_devices;
     const char *spec = backend_spec ? backend_spec : "";
-    for (const char *c = spec; *c; c++) max_dev += *c == ',';
+    for (const char *c = spec; *c; c++)
+        max_dev += *c == ',';
     exec->devices = calloc((size_t)max_dev + 1, sizeof *exec->devices);
     if (!exec->devices) {
         free(exec);
@@ -1076,8 +1100,10 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
         const char *e = strchr(s, ',');
         size_t len = e ? (size_t)(e - s) : strlen(s);
         char item[128];
-        while (len && (*s == ' ' || *s == '\t')) s++, len--;
-        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+        while (len && (*s == ' ' || *s == '\t'))
+            s++, len--;
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            len--;
         if (len >= sizeof item) {
             st = loom_err(err, err_size, LOOM_ERR_CONFIG, "backend name too long in \"%s\"", spec);
             break;
@@ -1135,7 +1161,8 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
 void loom_exec_reset_scratch(loom_exec *exec) {
     if (!exec) return;
     sync_all(exec);
-    for (uint32_t i = 0; i < exec->n_devices; i++) arena_reset(&exec->devices[i].scratch);
+    for (uint32_t i = 0; i < exec->n_devices; i++)
+        arena_reset(&exec->devices[i].scratch);
     exec->n_scratch = 0;
 }
 
@@ -1171,7 +1198,8 @@ void loom_exec_free(loom_exec *exec) {
     }
     arena_free(&exec->host_transfer);
     free(exec->devices);
-    for (uint32_t i = 0; i < exec->n_blocks; i++) free(exec->blocks[i]);
+    for (uint32_t i = 0; i < exec->n_blocks; i++)
+        free(exec->blocks[i]);
     free(exec->blocks);
     free(exec->placement);
     free(exec->report);

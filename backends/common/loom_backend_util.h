@@ -22,12 +22,21 @@
 /* Elements per block (1 for plain types); 0 for an unknown type. */
 static inline int64_t lbu_type_block_size(uint32_t type) {
     switch (type) {
-    case LOOM_TYPE_F32: case LOOM_TYPE_F16: case LOOM_TYPE_BF16: case LOOM_TYPE_I8:
-    case LOOM_TYPE_I16: case LOOM_TYPE_I32: case LOOM_TYPE_I64: case LOOM_TYPE_F64:
+    case LOOM_TYPE_F32:
+    case LOOM_TYPE_F16:
+    case LOOM_TYPE_BF16:
+    case LOOM_TYPE_I8:
+    case LOOM_TYPE_I16:
+    case LOOM_TYPE_I32:
+    case LOOM_TYPE_I64:
+    case LOOM_TYPE_F64:
     case LOOM_TYPE_U8: return 1;
     case LOOM_TYPE_I4X2: return 2;
-    case LOOM_TYPE_Q8_0: case LOOM_TYPE_Q4_0: case LOOM_TYPE_Q4_1: return 32;
-    case LOOM_TYPE_Q4_K: case LOOM_TYPE_Q6_K: return 256;
+    case LOOM_TYPE_Q8_0:
+    case LOOM_TYPE_Q4_0:
+    case LOOM_TYPE_Q4_1: return 32;
+    case LOOM_TYPE_Q4_K:
+    case LOOM_TYPE_Q6_K: return 256;
     default: return 0;
     }
 }
@@ -35,10 +44,16 @@ static inline int64_t lbu_type_block_size(uint32_t type) {
 /* Bytes per block; 0 for an unknown type. */
 static inline int64_t lbu_type_block_bytes(uint32_t type) {
     switch (type) {
-    case LOOM_TYPE_F32: case LOOM_TYPE_I32: return 4;
-    case LOOM_TYPE_F16: case LOOM_TYPE_BF16: case LOOM_TYPE_I16: return 2;
-    case LOOM_TYPE_I8: case LOOM_TYPE_U8: case LOOM_TYPE_I4X2: return 1;
-    case LOOM_TYPE_I64: case LOOM_TYPE_F64: return 8;
+    case LOOM_TYPE_F32:
+    case LOOM_TYPE_I32: return 4;
+    case LOOM_TYPE_F16:
+    case LOOM_TYPE_BF16:
+    case LOOM_TYPE_I16: return 2;
+    case LOOM_TYPE_I8:
+    case LOOM_TYPE_U8:
+    case LOOM_TYPE_I4X2: return 1;
+    case LOOM_TYPE_I64:
+    case LOOM_TYPE_F64: return 8;
     case LOOM_TYPE_Q8_0: return 34;
     case LOOM_TYPE_Q4_0: return 18;
     case LOOM_TYPE_Q4_1: return 20;
@@ -50,7 +65,7 @@ static inline int64_t lbu_type_block_bytes(uint32_t type) {
 
 static inline const char *lbu_type_name(uint32_t type) {
     static const char *const names[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q6_k",
-                                        "i8", "i16", "i32", "i64", "f64", "u8", "i4x2"};
+                                        "i8",  "i16", "i32",  "i64",  "f64",  "u8",   "i4x2"};
     return type < sizeof names / sizeof names[0] ? names[type] : "?";
 }
 
@@ -155,19 +170,20 @@ static inline void lbu_q4k_scale_min(const uint8_t *s, int j, int *scale, int *m
 static inline int lbu_to_float_row(uint32_t type, const void *restrict src, float *restrict dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)src;
     switch (type) {
-    case LOOM_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        return 0;
+    case LOOM_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); return 0;
     case LOOM_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = lbu_fp16_to_fp32(lbu_read_u16(p + 2 * i));
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = lbu_fp16_to_fp32(lbu_read_u16(p + 2 * i));
         return 0;
     case LOOM_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = lbu_bf16_to_fp32(lbu_read_u16(p + 2 * i));
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = lbu_bf16_to_fp32(lbu_read_u16(p + 2 * i));
         return 0;
     case LOOM_TYPE_Q8_0:
         for (int64_t b = 0; b < n / 32; b++, p += 34) {
             float d = lbu_fp16_to_fp32(lbu_read_u16(p));
-            for (int j = 0; j < 32; j++) dst[b * 32 + j] = (float)(int8_t)p[2 + j] * d;
+            for (int j = 0; j < 32; j++)
+                dst[b * 32 + j] = (float)(int8_t)p[2 + j] * d;
         }
         return 0;
     case LOOM_TYPE_Q4_0:
@@ -236,8 +252,7 @@ static inline int lbu_to_float_row(uint32_t type, const void *restrict src, floa
             }
         }
         return 0;
-    default:
-        return -1;
+    default: return -1;
     }
 }
 
@@ -245,7 +260,9 @@ static inline int lbu_to_float_row(uint32_t type, const void *restrict src, floa
 /* Views                                                                                        */
 /* ============================================================================================ */
 
-static inline int64_t lbu_view_nelements(const loom_tensor_view *v) { return v->ne[0] * v->ne[1] * v->ne[2] * v->ne[3]; }
+static inline int64_t lbu_view_nelements(const loom_tensor_view *v) {
+    return v->ne[0] * v->ne[1] * v->ne[2] * v->ne[3];
+}
 
 /* True when the view is densely packed in the natural order. */
 static inline int lbu_view_contiguous(const loom_tensor_view *v) {
@@ -273,7 +290,8 @@ static inline uint64_t lbu_view_extent(const loom_tensor_view *v) {
         if (v->ne[d] <= 0) return 0;
     uint64_t last = 0;
     last += (uint64_t)((v->ne[0] + bs - 1) / bs - 1) * (uint64_t)v->nb[0];
-    for (int d = 1; d < LOOM_MAX_DIMS; d++) last += (uint64_t)(v->ne[d] - 1) * (uint64_t)v->nb[d];
+    for (int d = 1; d < LOOM_MAX_DIMS; d++)
+        last += (uint64_t)(v->ne[d] - 1) * (uint64_t)v->nb[d];
     return last + (uint64_t)bb;
 }
 
@@ -282,9 +300,9 @@ static inline uint64_t lbu_view_extent(const loom_tensor_view *v) {
 /* ============================================================================================ */
 
 static inline const char *lbu_op_name(uint32_t op) {
-    static const char *const names[] = {"none", "get_rows", "rms_norm", "layer_norm", "add", "mul", "scale",
-                                        "matmul", "rope", "softmax", "attention", "silu", "gelu", "swiglu",
-                                        "copy", "weighted_sum", "hadamard"};
+    static const char *const names[] = {"none",  "get_rows", "rms_norm", "layer_norm",   "add",       "mul",
+                                        "scale", "matmul",   "rope",     "softmax",      "attention", "silu",
+                                        "gelu",  "swiglu",   "copy",     "weighted_sum", "hadamard"};
     return op < sizeof names / sizeof names[0] ? names[op] : "unknown";
 }
 
@@ -292,20 +310,64 @@ static inline const char *lbu_op_name(uint32_t op) {
 static inline int lbu_op_arity(uint32_t op, uint32_t *min_src, uint32_t *max_src) {
     uint32_t lo, hi;
     switch (op) {
-    case LOOM_OP_GET_ROWS: lo = 2; hi = 2; break;
-    case LOOM_OP_RMS_NORM: lo = 1; hi = 2; break;
-    case LOOM_OP_LAYER_NORM: lo = 1; hi = 3; break;
-    case LOOM_OP_ADD: case LOOM_OP_MUL: lo = 2; hi = 2; break;
-    case LOOM_OP_SCALE: lo = 1; hi = 1; break;
-    case LOOM_OP_MATMUL: lo = 2; hi = 2; break;
-    case LOOM_OP_ROPE: lo = 2; hi = 2; break;
-    case LOOM_OP_SOFTMAX: lo = 1; hi = 2; break;
-    case LOOM_OP_ATTENTION: lo = 3; hi = 3; break;
-    case LOOM_OP_SILU: case LOOM_OP_GELU: lo = 1; hi = 1; break;
-    case LOOM_OP_SWIGLU: lo = 2; hi = 2; break;
-    case LOOM_OP_COPY: lo = 1; hi = 1; break;
-    case LOOM_OP_WEIGHTED_SUM: lo = 2; hi = 2; break;
-    case LOOM_OP_HADAMARD: lo = 1; hi = 1; break;
+    case LOOM_OP_GET_ROWS:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_RMS_NORM:
+        lo = 1;
+        hi = 2;
+        break;
+    case LOOM_OP_LAYER_NORM:
+        lo = 1;
+        hi = 3;
+        break;
+    case LOOM_OP_ADD:
+    case LOOM_OP_MUL:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_SCALE:
+        lo = 1;
+        hi = 1;
+        break;
+    case LOOM_OP_MATMUL:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_ROPE:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_SOFTMAX:
+        lo = 1;
+        hi = 2;
+        break;
+    case LOOM_OP_ATTENTION:
+        lo = 3;
+        hi = 3;
+        break;
+    case LOOM_OP_SILU:
+    case LOOM_OP_GELU:
+        lo = 1;
+        hi = 1;
+        break;
+    case LOOM_OP_SWIGLU:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_COPY:
+        lo = 1;
+        hi = 1;
+        break;
+    case LOOM_OP_WEIGHTED_SUM:
+        lo = 2;
+        hi = 2;
+        break;
+    case LOOM_OP_HADAMARD:
+        lo = 1;
+        hi = 1;
+        break;
     default: return 0;
     }
     *min_src = lo;
@@ -313,7 +375,11 @@ static inline int lbu_op_arity(uint32_t op, uint32_t *min_src, uint32_t *max_src
     return 1;
 }
 
-static inline int lbu_fail(char *err, size_t err_size, const char *fmt, ...) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int
+lbu_fail(char *err, size_t err_size, const char *fmt, ...) {
     if (err && err_size) {
         va_list ap;
         va_start(ap, fmt);
@@ -343,8 +409,8 @@ static inline int lbu_broadcasts(const loom_tensor_view *a, const loom_tensor_vi
  * semantics every backend implements). Returns 1 when valid; else 0 with a message in `err`.
  * This does not say whether a given backend supports the combination.
  */
-static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *dst,
-                               const loom_tensor_view *const *src, uint32_t n_src, char *err, size_t err_size) {
+static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *dst, const loom_tensor_view *const *src,
+                               uint32_t n_src, char *err, size_t err_size) {
     uint32_t lo, hi;
     const char *name = lbu_op_name(p ? p->op : 0);
     if (!p || !dst) return lbu_fail(err, err_size, "missing op parameters or destination");
@@ -355,7 +421,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
         if (!src[i]) return lbu_fail(err, err_size, "%s: source %u is missing", name, i);
     const loom_tensor_view *all[LOOM_MAX_SRC + 1];
     all[0] = dst;
-    for (uint32_t i = 0; i < n_src; i++) all[i + 1] = src[i];
+    for (uint32_t i = 0; i < n_src; i++)
+        all[i + 1] = src[i];
     for (uint32_t i = 0; i <= n_src; i++) {
         const loom_tensor_view *v = all[i];
         int64_t bs = lbu_type_block_size(v->type);
@@ -365,8 +432,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
             if (v->nb[d] < 0) return lbu_fail(err, err_size, "%s: operand %u has a negative stride", name, i);
         }
         if (v->ne[0] % bs != 0)
-            return lbu_fail(err, err_size, "%s: operand %u: ne[0]=%lld is not a multiple of the %s block size",
-                            name, i, (long long)v->ne[0], lbu_type_name(v->type));
+            return lbu_fail(err, err_size, "%s: operand %u: ne[0]=%lld is not a multiple of the %s block size", name, i,
+                            (long long)v->ne[0], lbu_type_name(v->type));
     }
     const loom_tensor_view *a = src[0];
     const loom_tensor_view *b = n_src > 1 ? src[1] : NULL;
@@ -374,7 +441,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
     int dst_f32 = dst->type == LOOM_TYPE_F32;
     switch (p->op) {
     case LOOM_OP_GET_ROWS:
-        if (!lbu_is_weight_type(a->type)) return lbu_fail(err, err_size, "get_rows: table type %s", lbu_type_name(a->type));
+        if (!lbu_is_weight_type(a->type))
+            return lbu_fail(err, err_size, "get_rows: table type %s", lbu_type_name(a->type));
         if (b->type != LOOM_TYPE_I32) return lbu_fail(err, err_size, "get_rows: ids must be i32");
         if (!dst_f32) return lbu_fail(err, err_size, "get_rows: destination must be f32");
         if (a->ne[2] != 1 || a->ne[3] != 1) return lbu_fail(err, err_size, "get_rows: the table must be 2-D");
@@ -389,7 +457,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
         if (a->type != LOOM_TYPE_F32 || !dst_f32) return lbu_fail(err, err_size, "%s: x and dst must be f32", name);
         if (!lbu_same_shape(a, dst)) return lbu_fail(err, err_size, "%s: dst shape differs from src0", name);
         for (uint32_t i = 1; i < n_src; i++) {
-            if (!lbu_is_float_type(src[i]->type)) return lbu_fail(err, err_size, "%s: gain/bias must be f32, f16 or bf16", name);
+            if (!lbu_is_float_type(src[i]->type))
+                return lbu_fail(err, err_size, "%s: gain/bias must be f32, f16 or bf16", name);
             if (!lbu_broadcasts(a, src[i]))
                 return lbu_fail(err, err_size, "%s: src%u " LBU_SHAPE " does not broadcast to " LBU_SHAPE, name, i,
                                 LBU_NE(src[i]), LBU_NE(a));
@@ -424,7 +493,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
         return 1;
     case LOOM_OP_MATMUL:
         if (a->type != LOOM_TYPE_F32 || !dst_f32) return lbu_fail(err, err_size, "matmul: src0 and dst must be f32");
-        if (!lbu_is_weight_type(b->type)) return lbu_fail(err, err_size, "matmul: weight type %s", lbu_type_name(b->type));
+        if (!lbu_is_weight_type(b->type))
+            return lbu_fail(err, err_size, "matmul: weight type %s", lbu_type_name(b->type));
         if (a->ne[0] != b->ne[0])
             return lbu_fail(err, err_size, "matmul: inner sizes differ (src0 ne[0]=%lld, src1 ne[0]=%lld)",
                             (long long)a->ne[0], (long long)b->ne[0]);
@@ -464,7 +534,8 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
         return 1;
     case LOOM_OP_ATTENTION:
         if (a->type != LOOM_TYPE_F32 || !dst_f32) return lbu_fail(err, err_size, "attention: q and dst must be f32");
-        if ((b->type != LOOM_TYPE_F32 && b->type != LOOM_TYPE_F16) || (c->type != LOOM_TYPE_F32 && c->type != LOOM_TYPE_F16))
+        if ((b->type != LOOM_TYPE_F32 && b->type != LOOM_TYPE_F16) ||
+            (c->type != LOOM_TYPE_F32 && c->type != LOOM_TYPE_F16))
             return lbu_fail(err, err_size, "attention: K and V must be f32 or f16");
         if (!lbu_same_shape(a, dst)) return lbu_fail(err, err_size, "attention: dst shape differs from q");
         if (!lbu_same_shape(b, c)) return lbu_fail(err, err_size, "attention: K and V shapes differ");
@@ -494,14 +565,13 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
             return lbu_fail(err, err_size, "weighted_sum: operands must be f32");
         if (a->ne[3] != 1) return lbu_fail(err, err_size, "weighted_sum: src0 must be 3-D");
         if (lbu_view_nelements(b) != a->ne[2])
-            return lbu_fail(err, err_size, "weighted_sum: %lld weights for %lld states", (long long)lbu_view_nelements(b),
-                            (long long)a->ne[2]);
+            return lbu_fail(err, err_size, "weighted_sum: %lld weights for %lld states",
+                            (long long)lbu_view_nelements(b), (long long)a->ne[2]);
         if (dst->ne[0] != a->ne[0] || dst->ne[1] != a->ne[1] || dst->ne[2] != 1 || dst->ne[3] != 1)
             return lbu_fail(err, err_size, "weighted_sum: destination " LBU_SHAPE " must be [%lld,%lld,1,1]",
                             LBU_NE(dst), (long long)a->ne[0], (long long)a->ne[1]);
         return 1;
-    default:
-        return lbu_fail(err, err_size, "unknown op %u", p->op);
+    default: return lbu_fail(err, err_size, "unknown op %u", p->op);
     }
 }
 

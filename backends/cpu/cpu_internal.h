@@ -45,8 +45,8 @@ void cpu_pool_run(cpu_pool *pool, cpu_job_fn fn, void *ctx, int nth);
 typedef struct cpu_device {
     cpu_pool pool;
     int n_threads;
-    float **scratch;       /* per thread */
-    size_t *scratch_size;  /* floats per thread */
+    float **scratch;      /* per thread */
+    size_t *scratch_size; /* floats per thread */
     char last_error[512];
 } cpu_device;
 

@@ -15,8 +15,10 @@ float cpu_dot(const float *a, const float *b, int64_t n) {
     float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += a[i] * b[i];
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[i + l] * b[i + l];
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += a[i] * b[i];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
@@ -71,7 +73,8 @@ void cpu_matmul(void *task, int ith, int nth) {
         for (int64_t i1 = 0; i1 < n; i1++) {
             const float *xr = (const float *)(const void *)cpu_row(x, i1, i2, i3);
             float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
-            for (int64_t jj = 0; jj < nj; jj++) yr[j0 + jj] = cpu_dot(xr, wrow[jj], k);
+            for (int64_t jj = 0; jj < nj; jj++)
+                yr[j0 + jj] = cpu_dot(xr, wrow[jj], k);
         }
     }
 }
@@ -90,8 +93,8 @@ void cpu_attention(void *task, int ith, int nth) {
     const int64_t first = t->p->i[0];
     const float scale = t->p->f[0] != 0.0f ? t->p->f[0] : (float)(1.0 / sqrt((double)hd));
     float *scores = cpu_scratch(t, ith); /* n_kv */
-    float *krow = scores + n_kv;          /* hd */
-    float *acc = krow + hd;               /* hd */
+    float *krow = scores + n_kv;         /* hd */
+    float *acc = krow + hd;              /* hd */
     int64_t r0, r1;
     cpu_range(n_tok * n_head, ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
@@ -116,7 +119,8 @@ void cpu_attention(void *task, int ith, int nth) {
             sum += (double)scores[j];
         }
         const float inv = (float)(1.0 / sum);
-        for (int64_t i = 0; i < hd; i++) acc[i] = 0.0f;
+        for (int64_t i = 0; i < hd; i++)
+            acc[i] = 0.0f;
         for (int64_t j = 0; j < len; j++) {
             const char *vr = cpu_row(vc, kvh, j, 0);
             const float *vf = (const float *)(const void *)vr;
@@ -125,7 +129,8 @@ void cpu_attention(void *task, int ith, int nth) {
                 vf = krow;
             }
             const float p = scores[j] * inv;
-            for (int64_t i = 0; i < hd; i++) acc[i] += p * vf[i];
+            for (int64_t i = 0; i < hd; i++)
+                acc[i] += p * vf[i];
         }
         float *yr = (float *)(void *)cpu_row(y, h, tok, 0);
         memcpy(yr, acc, (size_t)hd * sizeof(float));

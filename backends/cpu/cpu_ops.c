@@ -48,10 +48,12 @@ void cpu_rms_norm(void *task, int ith, int nth) {
         const float *xr = (const float *)(const void *)cpu_row(x, i1, i2, i3);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
         double sum = 0.0;
-        for (int64_t i = 0; i < n; i++) sum += (double)xr[i] * (double)xr[i];
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)xr[i] * (double)xr[i];
         const float scale = (float)(1.0 / sqrt(sum / (double)n + (double)eps));
         const float *gr = g ? bcast_row(g, i1, i2, i3, tmp) : NULL;
-        for (int64_t i = 0; i < n; i++) yr[i] = gr ? xr[i] * scale * gr[i] : xr[i] * scale;
+        for (int64_t i = 0; i < n; i++)
+            yr[i] = gr ? xr[i] * scale * gr[i] : xr[i] * scale;
     }
 }
 
@@ -71,10 +73,12 @@ void cpu_layer_norm(void *task, int ith, int nth) {
         const float *xr = (const float *)(const void *)cpu_row(x, i1, i2, i3);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
         double sum = 0.0;
-        for (int64_t i = 0; i < n; i++) sum += (double)xr[i];
+        for (int64_t i = 0; i < n; i++)
+            sum += (double)xr[i];
         const double mean = sum / (double)n;
         double var = 0.0;
-        for (int64_t i = 0; i < n; i++) var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
+        for (int64_t i = 0; i < n; i++)
+            var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
         var /= (double)n;
         const float scale = (float)(1.0 / sqrt(var + (double)eps));
         const float meanf = (float)mean;
@@ -106,9 +110,11 @@ void cpu_add_mul(void *task, int ith, int nth) {
         const float *br = bcast_row(b, i1, i2, i3, tmp);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
         if (is_add) {
-            for (int64_t i = 0; i < n; i++) yr[i] = ar[i] + br[i];
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = ar[i] + br[i];
         } else {
-            for (int64_t i = 0; i < n; i++) yr[i] = ar[i] * br[i];
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = ar[i] * br[i];
         }
     }
 }
@@ -129,11 +135,14 @@ void cpu_unary(void *task, int ith, int nth) {
         const float *ar = (const float *)(const void *)cpu_row(a, i1, i2, i3);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
         if (op == LOOM_OP_SCALE) {
-            for (int64_t i = 0; i < n; i++) yr[i] = ar[i] * s;
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = ar[i] * s;
         } else if (op == LOOM_OP_SILU) {
-            for (int64_t i = 0; i < n; i++) yr[i] = silu(ar[i]);
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = silu(ar[i]);
         } else {
-            for (int64_t i = 0; i < n; i++) yr[i] = 0.5f * ar[i] * (1.0f + erff(ar[i] * 0.70710678118654752f));
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = 0.5f * ar[i] * (1.0f + erff(ar[i] * 0.70710678118654752f));
         }
     }
 }
@@ -150,7 +159,8 @@ void cpu_swiglu(void *task, int ith, int nth) {
         const float *ar = (const float *)(const void *)cpu_row(a, i1, i2, i3);
         const float *br = (const float *)(const void *)cpu_row(b, i1, i2, i3);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
-        for (int64_t i = 0; i < n; i++) yr[i] = silu(ar[i]) * br[i];
+        for (int64_t i = 0; i < n; i++)
+            yr[i] = silu(ar[i]) * br[i];
     }
 }
 
@@ -194,7 +204,8 @@ void cpu_rope(void *task, int ith, int nth) {
             yr[j1] = x0 * s + x1 * c;
         }
         if (yr != xr)
-            for (int64_t i = n_rot; i < hd; i++) yr[i] = xr[i];
+            for (int64_t i = n_rot; i < hd; i++)
+                yr[i] = xr[i];
     }
 }
 
@@ -229,7 +240,8 @@ void cpu_softmax(void *task, int ith, int nth) {
             if (v > mx) mx = v;
         }
         if (mx == -INFINITY) { /* every column masked */
-            for (int64_t i = 0; i < n; i++) yr[i] = 0.0f;
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = 0.0f;
             continue;
         }
         double sum = 0.0;
@@ -239,8 +251,10 @@ void cpu_softmax(void *task, int ith, int nth) {
             sum += (double)e;
         }
         const float inv = (float)(1.0 / sum);
-        for (int64_t i = 0; i < limit; i++) yr[i] *= inv;
-        for (int64_t i = limit; i < n; i++) yr[i] = 0.0f;
+        for (int64_t i = 0; i < limit; i++)
+            yr[i] *= inv;
+        for (int64_t i = limit; i < n; i++)
+            yr[i] = 0.0f;
     }
 }
 
@@ -288,7 +302,8 @@ void cpu_copy(void *task, int ith, int nth) {
             row_index(d->ne, r, &b1, &b2, &b3);
             const char *sr = cpu_row(s, a1, a2, a3);
             char *dr = cpu_row(d, b1, b2, b3);
-            for (int64_t i = 0; i < s->ne[0]; i++) copy_elem(s, sr + i * s->nb[0], d, dr + i * d->nb[0]);
+            for (int64_t i = 0; i < s->ne[0]; i++)
+                copy_elem(s, sr + i * s->nb[0], d, dr + i * d->nb[0]);
         }
         return;
     }
@@ -325,7 +340,8 @@ void cpu_weighted_sum(void *task, int ith, int nth) {
         float *yr = (float *)(void *)cpu_row(y, r, 0, 0);
         for (int64_t i = 0; i < n; i++) {
             float acc = 0.0f;
-            for (int64_t s = 0; s < n_states; s++) acc += wt[s] * ((const float *)(const void *)cpu_row(a, r, s, 0))[i];
+            for (int64_t s = 0; s < n_states; s++)
+                acc += wt[s] * ((const float *)(const void *)cpu_row(a, r, s, 0))[i];
             yr[i] = acc;
         }
     }
@@ -358,7 +374,8 @@ void cpu_hadamard(void *task, int ith, int nth) {
                     }
                 }
             }
-            for (int64_t i = 0; i < g; i++) yr[g0 + i] = buf[i] * norm;
+            for (int64_t i = 0; i < g; i++)
+                yr[g0 + i] = buf[i] * norm;
         }
     }
 }

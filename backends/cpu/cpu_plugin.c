@@ -50,10 +50,12 @@ static void cpu_model_name(char *out, size_t size) {
             const char *colon = strchr(line, ':');
             if (colon) {
                 colon++;
-                while (*colon == ' ' || *colon == '\t') colon++;
+                while (*colon == ' ' || *colon == '\t')
+                    colon++;
                 snprintf(out, size, "%s", colon);
                 size_t len = strlen(out);
-                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' ')) out[--len] = '\0';
+                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                    out[--len] = '\0';
             }
             break;
         }
@@ -107,7 +109,8 @@ static void cpu_device_close(void *devp) {
     if (!dev) return;
     cpu_pool_destroy(&dev->pool);
     if (dev->scratch)
-        for (int i = 0; i < dev->n_threads; i++) free(dev->scratch[i]);
+        for (int i = 0; i < dev->n_threads; i++)
+            free(dev->scratch[i]);
     free(dev->scratch);
     free(dev->scratch_size);
     free(dev);
@@ -187,8 +190,9 @@ static loom_status cpu_buffer_write(void *devp, void *buffer, uint64_t offset, c
     cpu_buffer *b = buffer;
     if (!b || (!src && size)) return LOOM_ERR_INVALID_ARGUMENT;
     if (offset > b->size || size > b->size - offset) {
-        if (dev) cpu_set_error(dev, "write of %llu bytes at %llu past the end of a %llu-byte buffer",
-                               (unsigned long long)size, (unsigned long long)offset, (unsigned long long)b->size);
+        if (dev)
+            cpu_set_error(dev, "write of %llu bytes at %llu past the end of a %llu-byte buffer",
+                          (unsigned long long)size, (unsigned long long)offset, (unsigned long long)b->size);
         return LOOM_ERR_INVALID_ARGUMENT;
     }
     if (size) memcpy((char *)b->data + offset, src, (size_t)size);
@@ -200,8 +204,9 @@ static loom_status cpu_buffer_read(void *devp, void *buffer, uint64_t offset, vo
     cpu_buffer *b = buffer;
     if (!b || (!dst && size)) return LOOM_ERR_INVALID_ARGUMENT;
     if (offset > b->size || size > b->size - offset) {
-        if (dev) cpu_set_error(dev, "read of %llu bytes at %llu past the end of a %llu-byte buffer",
-                               (unsigned long long)size, (unsigned long long)offset, (unsigned long long)b->size);
+        if (dev)
+            cpu_set_error(dev, "read of %llu bytes at %llu past the end of a %llu-byte buffer",
+                          (unsigned long long)size, (unsigned long long)offset, (unsigned long long)b->size);
         return LOOM_ERR_INVALID_ARGUMENT;
     }
     if (size) memcpy(dst, (const char *)b->data + offset, (size_t)size);
@@ -247,19 +252,14 @@ size_t cpu_scratch_floats(const loom_op_params *p, const loom_tensor_view *dst, 
 /* Rough amount of work, to decide how many threads are worth waking. */
 static double op_work(const loom_op_params *p, const loom_tensor_view *dst, const loom_tensor_view *const *src) {
     switch (p->op) {
-    case LOOM_OP_MATMUL:
-        return (double)lbu_view_nelements(dst) * (double)src[0]->ne[0];
-    case LOOM_OP_ATTENTION:
-        return (double)lbu_view_nelements(src[0]) * (double)src[1]->ne[2] * 2.0;
+    case LOOM_OP_MATMUL: return (double)lbu_view_nelements(dst) * (double)src[0]->ne[0];
+    case LOOM_OP_ATTENTION: return (double)lbu_view_nelements(src[0]) * (double)src[1]->ne[2] * 2.0;
     case LOOM_OP_ROPE:
     case LOOM_OP_GELU:
     case LOOM_OP_SILU:
-    case LOOM_OP_SWIGLU:
-        return (double)lbu_view_nelements(dst) * 8.0;
-    case LOOM_OP_GET_ROWS:
-        return (double)lbu_view_nelements(dst) * 4.0;
-    default:
-        return (double)lbu_view_nelements(dst);
+    case LOOM_OP_SWIGLU: return (double)lbu_view_nelements(dst) * 8.0;
+    case LOOM_OP_GET_ROWS: return (double)lbu_view_nelements(dst) * 4.0;
+    default: return (double)lbu_view_nelements(dst);
     }
 }
 

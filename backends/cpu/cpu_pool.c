@@ -18,7 +18,8 @@ static void *worker_main(void *arg) {
     uint64_t seen = 0;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->stop && pool->generation == seen) pthread_cond_wait(&pool->start_cv, &pool->lock);
+        while (!pool->stop && pool->generation == seen)
+            pthread_cond_wait(&pool->start_cv, &pool->lock);
         if (pool->stop) break;
         seen = pool->generation;
         cpu_job_fn fn = pool->fn;
@@ -81,7 +82,8 @@ void cpu_pool_destroy(cpu_pool *pool) {
     pool->stop = 1;
     pthread_cond_broadcast(&pool->start_cv);
     pthread_mutex_unlock(&pool->lock);
-    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i - 1], NULL);
+    for (int i = 1; i < pool->n_threads; i++)
+        pthread_join(pool->threads[i - 1], NULL);
     free(pool->threads);
     pool->threads = NULL;
     pool->n_threads = 1;
@@ -106,6 +108,7 @@ void cpu_pool_run(cpu_pool *pool, cpu_job_fn fn, void *ctx, int nth) {
     pthread_mutex_unlock(&pool->lock);
     fn(ctx, 0, nth);
     pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0) pthread_cond_wait(&pool->done_cv, &pool->lock);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done_cv, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
 }

@@ -3,6 +3,8 @@
  *
  *   loom logits [-m MODEL] (--tokens 1,2,3 | -p TEXT) [-o FILE] [--top N] [--json]
  *
+ * (-o with a value without '=' is the output file; -o KEY=VALUE stays the common option.)
+ *
  * With -o the full logits are written as raw little-endian float32, one row of n_vocab values
  * per token ([n_tokens, n_vocab], row-major). Without it (or in addition) the top N entries of
  * each row are printed, as text or JSON.
@@ -57,6 +59,10 @@ static int parse_tokens(const char *list, int32_t **out, size_t *n) {
 
 int loom_cmd_logits(int argc, char **argv) {
     const char *cmd = "logits";
+    /* "-o FILE" (no '=') is the output file here, not the common -o KEY=VALUE. */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "-o") && !strchr(argv[i + 1], '=')) argv[i] = (char *)"--output";
+    }
     loom_options *opts = NULL;
     int rc = loom_cli_common_options(&argc, argv, &opts);
     if (rc) return rc;

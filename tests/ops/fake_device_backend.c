@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_MAGIC 0x7e57b0ffu
+#define BUF_MAGIC   0x7e57b0ffu
 #define EXTRA_MAGIC 0x7e57e47au
 
 typedef struct fbuf {
@@ -62,7 +62,9 @@ static void f_close(void *dev) {
     free(dev);
 }
 
-static int packed_f32(const loom_tensor_view *v) { return v->type == LOOM_TYPE_F32 && (v->ne[0] == 1 || v->nb[0] == 4); }
+static int packed_f32(const loom_tensor_view *v) {
+    return v->type == LOOM_TYPE_F32 && (v->ne[0] == 1 || v->nb[0] == 4);
+}
 
 static int32_t f_supports(void *dev, const loom_op_params *p, const loom_tensor_view *dst,
                           const loom_tensor_view *const *src, uint32_t n) {
@@ -70,11 +72,9 @@ static int32_t f_supports(void *dev, const loom_op_params *p, const loom_tensor_
     if (!packed_f32(dst)) return 0;
     switch (p->op) {
     case LOOM_OP_ADD:
-    case LOOM_OP_MUL:
-        return n == 2 && packed_f32(src[0]) && packed_f32(src[1]);
+    case LOOM_OP_MUL: return n == 2 && packed_f32(src[0]) && packed_f32(src[1]);
     case LOOM_OP_SCALE:
-    case LOOM_OP_SILU:
-        return n == 1 && packed_f32(src[0]);
+    case LOOM_OP_SILU: return n == 1 && packed_f32(src[0]);
     case LOOM_OP_RMS_NORM:
         return packed_f32(src[0]) && (n == 1 || (packed_f32(src[1]) && src[1]->ne[1] == 1 && src[1]->ne[2] == 1));
     case LOOM_OP_MATMUL:
@@ -89,8 +89,7 @@ static int32_t f_supports(void *dev, const loom_op_params *p, const loom_tensor_
                s->nb[2] == s->nb[1] * s->ne[1] && dst->nb[2] == dst->nb[1] * dst->ne[1] &&
                s->nb[3] == s->nb[2] * s->ne[2] && dst->nb[3] == dst->nb[2] * dst->ne[2];
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -155,7 +154,8 @@ static unsigned char *addr(fdev *d, const loom_tensor_view *v) {
     }
     uint64_t last = v->offset;
     int64_t es = v->type == LOOM_TYPE_F16 ? 2 : 4;
-    for (int k = 0; k < 4; k++) last += (uint64_t)((v->ne[k] - 1) * v->nb[k]);
+    for (int k = 0; k < 4; k++)
+        last += (uint64_t)((v->ne[k] - 1) * v->nb[k]);
     if (last + (uint64_t)es > b->size) {
         snprintf(d->err, sizeof d->err, "operand view exceeds its buffer");
         return NULL;
@@ -225,9 +225,11 @@ static loom_status f_compute(void *dev, const loom_op_params *p, const loom_tens
                 int64_t ne0 = dst->ne[0];
                 if (p->op == LOOM_OP_RMS_NORM) {
                     double ss = 0;
-                    for (int64_t i = 0; i < ne0; i++) ss += (double)ar[i] * (double)ar[i];
+                    for (int64_t i = 0; i < ne0; i++)
+                        ss += (double)ar[i] * (double)ar[i];
                     float sc = (float)(1.0 / sqrt(ss / (double)ne0 + (double)p->f[0]));
-                    for (int64_t i = 0; i < ne0; i++) yr[i] = ar[i] * sc * (br ? br[i] : 1.0f);
+                    for (int64_t i = 0; i < ne0; i++)
+                        yr[i] = ar[i] * sc * (br ? br[i] : 1.0f);
                     continue;
                 }
                 for (int64_t i = 0; i < ne0; i++) {
@@ -269,13 +271,38 @@ static void f_release(void *dev, void *extra) {
 static const char *f_error(void *dev) { return ((fdev *)dev)->err[0] ? ((fdev *)dev)->err : NULL; }
 
 static const loom_backend_api f_api = {
-    sizeof(loom_backend_api), f_count, f_info,  f_open,    f_close,    f_supports, f_alloc, f_free,
-    f_write,                  f_read,  f_compute, f_sync, f_prepare, f_release, f_error,
+    sizeof(loom_backend_api),
+    f_count,
+    f_info,
+    f_open,
+    f_close,
+    f_supports,
+    f_alloc,
+    f_free,
+    f_write,
+    f_read,
+    f_compute,
+    f_sync,
+    f_prepare,
+    f_release,
+    f_error,
 };
 
 static const loom_plugin_desc f_desc = {
-    sizeof(loom_plugin_desc), LOOM_ABI_MAJOR, LOOM_ABI_MINOR, LOOM_PLUGIN_KIND_BACKEND, 0, "testdev", "0.0.1",
-    "loom tests", "fake device-memory backend (tests only)", LOOM_BACKEND_CAP_ASYNC, NULL, &f_api, NULL, NULL,
+    sizeof(loom_plugin_desc),
+    LOOM_ABI_MAJOR,
+    LOOM_ABI_MINOR,
+    LOOM_PLUGIN_KIND_BACKEND,
+    0,
+    "testdev",
+    "0.0.1",
+    "loom tests",
+    "fake device-memory backend (tests only)",
+    LOOM_BACKEND_CAP_ASYNC,
+    NULL,
+    &f_api,
+    NULL,
+    NULL,
 };
 
 LOOM_EXPORT const loom_plugin_desc *loom_plugin_entry(uint32_t host_abi, const loom_host_api *host);

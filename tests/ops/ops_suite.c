@@ -50,16 +50,21 @@ static uint16_t u16_at(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] 
 
 static int64_t type_block(uint32_t t) {
     switch (t) {
-    case LOOM_TYPE_Q8_0: case LOOM_TYPE_Q4_0: case LOOM_TYPE_Q4_1: return 32;
-    case LOOM_TYPE_Q4_K: case LOOM_TYPE_Q6_K: return 256;
+    case LOOM_TYPE_Q8_0:
+    case LOOM_TYPE_Q4_0:
+    case LOOM_TYPE_Q4_1: return 32;
+    case LOOM_TYPE_Q4_K:
+    case LOOM_TYPE_Q6_K: return 256;
     default: return 1;
     }
 }
 
 static int64_t type_bytes(uint32_t t) {
     switch (t) {
-    case LOOM_TYPE_F32: case LOOM_TYPE_I32: return 4;
-    case LOOM_TYPE_F16: case LOOM_TYPE_BF16: return 2;
+    case LOOM_TYPE_F32:
+    case LOOM_TYPE_I32: return 4;
+    case LOOM_TYPE_F16:
+    case LOOM_TYPE_BF16: return 2;
     case LOOM_TYPE_Q8_0: return 34;
     case LOOM_TYPE_Q4_0: return 18;
     case LOOM_TYPE_Q4_1: return 20;
@@ -117,12 +122,13 @@ static double elem_at(uint32_t type, const unsigned char *p, int j) {
         int sc = (int8_t)p[192 + 8 * h + l / 16 + 2 * qd];
         return half_to_double(u16_at(p + 208)) * sc * ((lo | (hi << 4)) - 32);
     }
-    default: return NAN;
+    default: return (double)NAN;
     }
 }
 
 void th_decode_plain(uint32_t type, const unsigned char *bytes, double *out, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = elem_at(type, bytes + i * (size_t)type_bytes(type), 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = elem_at(type, bytes + i * (size_t)type_bytes(type), 0);
 }
 
 /* ============================================================================================ */
@@ -144,7 +150,8 @@ static void contiguous_nb(uint32_t type, const int64_t *ne, int64_t *nb) {
 static void fill_random(uint32_t type, unsigned char *p, size_t n_bytes, double range) {
     static const uint16_t scales[] = {0x2000, 0x2400, 0x1c00, 0xa000, 0x2a00, 0x2266}; /* 2^-7, 2^-6, ... */
     size_t bb = (size_t)type_bytes(type);
-    for (size_t i = 0; i < n_bytes; i++) p[i] = (unsigned char)rnd_u32();
+    for (size_t i = 0; i < n_bytes; i++)
+        p[i] = (unsigned char)rnd_u32();
     for (size_t off = 0; off + bb <= n_bytes; off += bb) {
         unsigned char *b = p + off;
         uint16_t s1 = scales[rnd_u32() % 6], s2 = scales[rnd_u32() % 6] & 0x7fff;
@@ -308,7 +315,11 @@ typedef struct case_list {
     size_t n, cap;
 } case_list;
 
-static th_case *case_add(case_list *l, uint32_t op, const char *fmt, ...) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static th_case *
+case_add(case_list *l, uint32_t op, const char *fmt, ...) {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->v = realloc(l->v, l->cap * sizeof *l->v);
@@ -406,10 +417,12 @@ static void ex_norm(const th_case *c, double *y, double *m) {
                 const double *xr = x + r * n;
                 double mean = 0, var = 0;
                 if (layer) {
-                    for (int64_t i = 0; i < n; i++) mean += xr[i];
+                    for (int64_t i = 0; i < n; i++)
+                        mean += xr[i];
                     mean /= (double)n;
                 }
-                for (int64_t i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
+                for (int64_t i = 0; i < n; i++)
+                    var += (xr[i] - mean) * (xr[i] - mean);
                 var /= (double)n;
                 double s = 1.0 / sqrt(var + (double)c->p.f[0]);
                 for (int64_t i = 0; i < n; i++) {
@@ -436,8 +449,14 @@ static void ex_binary(const th_case *c, double *y, double *m) {
                     double av = a[r * n + i];
                     double bv = c->p.op == LOOM_OP_SWIGLU ? b[r * n + i] : b[brow(bne, i1, i2, i3) * n + i];
                     switch (c->p.op) {
-                    case LOOM_OP_ADD: y[r * n + i] = av + bv; m[r * n + i] = fabs(av) + fabs(bv); break;
-                    case LOOM_OP_MUL: y[r * n + i] = av * bv; m[r * n + i] = fabs(av * bv); break;
+                    case LOOM_OP_ADD:
+                        y[r * n + i] = av + bv;
+                        m[r * n + i] = fabs(av) + fabs(bv);
+                        break;
+                    case LOOM_OP_MUL:
+                        y[r * n + i] = av * bv;
+                        m[r * n + i] = fabs(av * bv);
+                        break;
                     default: /* SWIGLU */
                         y[r * n + i] = av / (1.0 + exp(-av)) * bv;
                         m[r * n + i] = fabs(av * bv) + fabs(y[r * n + i]);
@@ -525,10 +544,10 @@ static void ex_softmax(const th_case *c, double *y, double *m) {
         for (int64_t i2 = 0; i2 < ne[2]; i2++)
             for (int64_t i1 = 0; i1 < ne[1]; i1++) {
                 int64_t r = ((i3 * ne[2] + i2) * ne[1] + i1) * n;
-                double mx = -INFINITY, sum = 0;
+                double mx = (double)-INFINITY, sum = 0;
                 for (int64_t i = 0; i < n; i++) {
                     double v = x[r + i] * scale + (mask ? mask[brow(mne, i1, i2, i3) * n + i] : 0.0);
-                    if (c->p.i[0] == 1 && i > (int64_t)c->p.i[1] + i1) v = -INFINITY;
+                    if (c->p.i[0] == 1 && i > (int64_t)c->p.i[1] + i1) v = (double)-INFINITY;
                     y[r + i] = v;
                     if (v > mx) mx = v;
                 }
@@ -554,14 +573,16 @@ static void ex_attention(const th_case *c, double *y, double *m) {
     for (int64_t t = 0; t < nt; t++)
         for (int64_t h = 0; h < nh; h++) {
             int64_t kh = h / (nh / nkh), last = c->p.i[0] + t;
-            double mx = -INFINITY, sum = 0;
+            double mx = (double)-INFINITY, sum = 0;
             for (int64_t j = 0; j <= last && j < nkv; j++) {
                 double s = 0;
-                for (int64_t i = 0; i < hd; i++) s += q[(t * nh + h) * hd + i] * k[(j * nkh + kh) * hd + i];
+                for (int64_t i = 0; i < hd; i++)
+                    s += q[(t * nh + h) * hd + i] * k[(j * nkh + kh) * hd + i];
                 p[j] = s * scale;
                 if (p[j] > mx) mx = p[j];
             }
-            for (int64_t j = 0; j <= last && j < nkv; j++) sum += (p[j] = exp(p[j] - mx));
+            for (int64_t j = 0; j <= last && j < nkv; j++)
+                sum += (p[j] = exp(p[j] - mx));
             for (int64_t i = 0; i < hd; i++) {
                 double o = 0, a = 0;
                 for (int64_t j = 0; j <= last && j < nkv; j++) {
@@ -607,7 +628,8 @@ static void ex_weighted_sum(const th_case *c, double *y, double *m) {
 
 static int popcount64(uint64_t v) {
     int n = 0;
-    for (; v; v &= v - 1) n++;
+    for (; v; v &= v - 1)
+        n++;
     return n;
 }
 
@@ -679,7 +701,10 @@ static void cases_norms(case_list *l) {
             for (int gain = 0; gain < 3; gain++) {
                 if (op == LOOM_OP_LAYER_NORM && sh[0] == 1) continue; /* variance 0 */
                 th_case *c = case_add(l, (uint32_t)op, "%s [%lld,%lld,%lld] %s", on, (long long)sh[0], (long long)sh[1],
-                                      (long long)sh[2], gain == 0 ? "no gain" : gain == 1 ? "f32 gain" : "f16 gain+bias");
+                                      (long long)sh[2],
+                                      gain == 0   ? "no gain"
+                                      : gain == 1 ? "f32 gain"
+                                                  : "f16 gain+bias");
                 c->p.f[0] = s % 2 ? 1e-6f : 1e-5f;
                 add_src(c, t_dense(LOOM_TYPE_F32, 3, sh[0], sh[1], sh[2], 1));
                 if (gain) add_src(c, t_dense(gain == 1 ? LOOM_TYPE_F32 : LOOM_TYPE_F16, 1, sh[0], 1, 1, 1));
@@ -708,8 +733,8 @@ static void cases_elementwise(case_list *l) {
         struct {
             int64_t a[3], b[3];
             uint32_t bt;
-        } v[] = {{{7, 3, 2}, {7, 3, 2}, LOOM_TYPE_F32}, {{7, 3, 2}, {7, 1, 1}, LOOM_TYPE_F32},
-                 {{5, 4, 2}, {5, 2, 1}, LOOM_TYPE_F32}, {{1, 5, 1}, {1, 5, 1}, LOOM_TYPE_F32},
+        } v[] = {{{7, 3, 2}, {7, 3, 2}, LOOM_TYPE_F32},   {{7, 3, 2}, {7, 1, 1}, LOOM_TYPE_F32},
+                 {{5, 4, 2}, {5, 2, 1}, LOOM_TYPE_F32},   {{1, 5, 1}, {1, 5, 1}, LOOM_TYPE_F32},
                  {{64, 3, 1}, {64, 1, 1}, LOOM_TYPE_F16}, {{9, 2, 2}, {9, 2, 2}, LOOM_TYPE_BF16}};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
             th_case *c = case_add(l, (uint32_t)op, "%s [%lld,%lld,%lld] + %s[%lld,%lld,%lld]", on, (long long)v[i].a[0],
@@ -824,7 +849,8 @@ static void cases_rope(case_list *l) {
         for (int v = 0; v < 4; v++) {
             int32_t n_rot = v >= 2 ? 4 : 0;
             float fscale = v % 2 ? 0.5f : 0.0f;
-            th_case *c = case_add(l, LOOM_OP_ROPE, "rope mode %d n_rot %d scale %g [8,3,4]", mode, n_rot, (double)fscale);
+            th_case *c =
+                case_add(l, LOOM_OP_ROPE, "rope mode %d n_rot %d scale %g [8,3,4]", mode, n_rot, (double)fscale);
             c->p.i[0] = mode;
             c->p.i[1] = n_rot;
             c->p.f[0] = v == 3 ? 500000.0f : 10000.0f;
@@ -861,8 +887,8 @@ static void cases_softmax(case_list *l) {
         int mask; /* 0 none, 1 f32 [n, rows], 2 f16 */
         int causal;
         int first;
-    } v[] = {{1, 0, 0, 0}, {0, 0, 0, 0}, {0.3f, 0, 0, 0}, {1, 1, 0, 0}, {0.5f, 2, 0, 0},
-             {1, 0, 1, 5}, {1, 0, 1, 0}, {1, 0, 1, -1}, {0.7f, 1, 1, 2}};
+    } v[] = {{1, 0, 0, 0}, {0, 0, 0, 0}, {0.3f, 0, 0, 0}, {1, 1, 0, 0},   {0.5f, 2, 0, 0},
+             {1, 0, 1, 5}, {1, 0, 1, 0}, {1, 0, 1, -1},   {0.7f, 1, 1, 2}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         th_case *c = case_add(l, LOOM_OP_SOFTMAX, "softmax [9,4,2] scale %g mask %d causal %d first %d",
                               (double)v[i].scale, v[i].mask, v[i].causal, v[i].first);
@@ -895,9 +921,10 @@ static void cases_attention(case_list *l) {
             float scale;
         } v[] = {{8, 4, 2, 3, 6, 3, 0}, {8, 4, 4, 1, 5, 0, 0.5f}, {16, 2, 1, 4, 4, 0, 0}, {64, 3, 1, 2, 9, 7, 0.125f}};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-            th_case *c = case_add(l, LOOM_OP_ATTENTION, "attention %s hd %lld heads %lld/%lld tok %lld kv %lld first %d",
-                                  tname(t), (long long)v[i].hd, (long long)v[i].nh, (long long)v[i].nkh,
-                                  (long long)v[i].nt, (long long)v[i].nkv, v[i].first);
+            th_case *c =
+                case_add(l, LOOM_OP_ATTENTION, "attention %s hd %lld heads %lld/%lld tok %lld kv %lld first %d",
+                         tname(t), (long long)v[i].hd, (long long)v[i].nh, (long long)v[i].nkh, (long long)v[i].nt,
+                         (long long)v[i].nkv, v[i].first);
             c->p.i[0] = v[i].first;
             c->p.f[0] = v[i].scale;
             add_src(c, t_dense(LOOM_TYPE_F32, 3, v[i].hd, v[i].nh, v[i].nt, 1));
@@ -994,7 +1021,8 @@ static void cases_misc(case_list *l) {
         int32_t g;
     } h[] = {{8, 3, 0}, {16, 2, 4}, {1, 3, 0}, {32, 1, 0}, {64, 2, 8}, {256, 1, 0}};
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
-        c = case_add(l, LOOM_OP_HADAMARD, "hadamard [%lld,%lld] group %d", (long long)h[i].n, (long long)h[i].rows, h[i].g);
+        c = case_add(l, LOOM_OP_HADAMARD, "hadamard [%lld,%lld] group %d", (long long)h[i].n, (long long)h[i].rows,
+                     h[i].g);
         c->p.i[0] = h[i].g;
         add_src(c, t_dense(LOOM_TYPE_F32, 2, h[i].n, h[i].rows, 1, 1));
         set_dst(c, LOOM_TYPE_F32, 2, h[i].n, h[i].rows, 1, 1);
@@ -1103,7 +1131,8 @@ th_case *th_cases_build(size_t *count) {
 
 void th_cases_free(th_case *cases, size_t count) {
     for (size_t i = 0; i < count; i++) {
-        for (uint32_t s = 0; s < cases[i].n_src; s++) free(cases[i].src[s].bytes);
+        for (uint32_t s = 0; s < cases[i].n_src; s++)
+            free(cases[i].src[s].bytes);
         free(cases[i].dst.bytes);
         free(cases[i].expect);
         free(cases[i].mag);
@@ -1121,7 +1150,8 @@ static loom_status make_tensor(loom_exec *exec, const th_tensor *t, loom_tensor 
     loom_status st;
     *wrapped = NULL;
     if (t->weight) {
-        st = loom_tensor_wrap_host("test.weight", t->type, t->base_dims, t->base_ne, t->bytes, LOOM_TENSOR_WEIGHT, &base);
+        st = loom_tensor_wrap_host("test.weight", t->type, t->base_dims, t->base_ne, t->bytes, LOOM_TENSOR_WEIGHT,
+                                   &base);
         if (st != LOOM_OK) return st;
         *wrapped = base;
     } else {
@@ -1139,7 +1169,8 @@ static loom_status make_tensor(loom_exec *exec, const th_tensor *t, loom_tensor 
 loom_status th_case_run(loom_exec *exec, const th_case *c, double *out) {
     loom_tensor *srcs[LOOM_MAX_SRC], *wrapped[LOOM_MAX_SRC + 1] = {NULL}, *dst = NULL, *dst_base = NULL;
     loom_status st = LOOM_OK;
-    for (uint32_t i = 0; i < c->n_src && st == LOOM_OK; i++) st = make_tensor(exec, &c->src[i], &srcs[i], &wrapped[i]);
+    for (uint32_t i = 0; i < c->n_src && st == LOOM_OK; i++)
+        st = make_tensor(exec, &c->src[i], &srcs[i], &wrapped[i]);
     if (st == LOOM_OK) {
         if (c->inplace) {
             dst = srcs[0];
@@ -1158,7 +1189,8 @@ loom_status th_case_run(loom_exec *exec, const th_case *c, double *out) {
     }
     loom_exec_reset_scratch(exec);
     loom_exec_release_weights(exec); /* the wrapped weights die now */
-    for (uint32_t i = 0; i <= LOOM_MAX_SRC; i++) loom_tensor_free_wrapped(wrapped[i]);
+    for (uint32_t i = 0; i <= LOOM_MAX_SRC; i++)
+        loom_tensor_free_wrapped(wrapped[i]);
     return st;
 }
 

@@ -34,7 +34,7 @@ typedef struct th_case {
     uint32_t n_src;
     th_tensor src[LOOM_MAX_SRC];
     th_tensor dst;
-    int inplace; /* dst is src0's tensor itself (dst spec unused) */
+    int inplace;    /* dst is src0's tensor itself (dst spec unused) */
     double *expect; /* every element of the destination base */
     double *mag;    /* tolerance scale per element */
     size_t n_out;

@@ -88,7 +88,8 @@ int main(void) {
     for (int it = 0; it < 2; it++) {
         if (it) {
             const float w2[6] = {0, 0, 1, 0, 1, 0};
-            CHECK(loom_host_tensor_write(e, ow, 0, w2, sizeof w2) == LOOM_OK, "rewrite: %s", loom_host_exec_last_error(e));
+            CHECK(loom_host_tensor_write(e, ow, 0, w2, sizeof w2) == LOOM_OK, "rewrite: %s",
+                  loom_host_exec_last_error(e));
         }
         loom_tensor *x = f32(e, 3, 1, xv, 0), *y = f32(e, 2, 1, NULL, 0);
         CHECK(op(e, LOOM_OP_MATMUL, 0, y, x, ow) == LOOM_OK, "matmul owned weight: %s", loom_host_exec_last_error(e));

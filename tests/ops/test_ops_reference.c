@@ -64,8 +64,8 @@ static void expect_values(loom_exec *exec, loom_tensor *t, const float *want, si
     loom_status st = loom_host_tensor_read(exec, t, 0, got, n * sizeof(float));
     CHECK(st == LOOM_OK, "%s: read failed: %s", what, loom_host_exec_last_error(exec));
     for (size_t i = 0; i < n; i++)
-        CHECK(fabs((double)got[i] - (double)want[i]) <= tol * (1.0 + fabs((double)want[i])), "%s[%zu] = %.8g, want %.8g", what, i, (double)got[i],
-              (double)want[i]);
+        CHECK(fabs((double)got[i] - (double)want[i]) <= tol * (1.0 + fabs((double)want[i])),
+              "%s[%zu] = %.8g, want %.8g", what, i, (double)got[i], (double)want[i]);
 }
 
 /* ---- (1) literal hand-worked values ---- */
@@ -104,7 +104,8 @@ static void literal_checks(loom_exec *exec) {
             const int32_t iv[8] = {mode, 0};
             loom_tensor *a = f32_tensor(exec, 3, 4, 1, 1, x), *p = i32_tensor(exec, 1, pos);
             loom_tensor *y = f32_tensor(exec, 3, 4, 1, 1, NULL);
-            CHECK(run_op(exec, LOOM_OP_ROPE, iv, f, y, a, p, NULL) == LOOM_OK, "rope: %s", loom_host_exec_last_error(exec));
+            CHECK(run_op(exec, LOOM_OP_ROPE, iv, f, y, a, p, NULL) == LOOM_OK, "rope: %s",
+                  loom_host_exec_last_error(exec));
             expect_values(exec, y, mode ? want1 : want0, 4, 1e-7, mode ? "rope half-split" : "rope interleaved");
         }
     }
@@ -155,7 +156,8 @@ static void literal_checks(loom_exec *exec) {
     {
         unsigned char blk[18];
         blk[0] = 0x00, blk[1] = 0x38;
-        for (int j = 0; j < 16; j++) blk[2 + j] = (unsigned char)(j | ((15 - j) << 4));
+        for (int j = 0; j < 16; j++)
+            blk[2 + j] = (unsigned char)(j | ((15 - j) << 4));
         int64_t ne[2] = {32, 1};
         loom_tensor *w = NULL;
         CHECK(loom_tensor_wrap_host("q4_0.literal", LOOM_TYPE_Q4_0, 2, ne, blk, LOOM_TENSOR_WEIGHT, &w) == LOOM_OK,
@@ -171,7 +173,8 @@ static void literal_checks(loom_exec *exec) {
         loom_tensor *ids = i32_tensor(exec, 1, id), *row = f32_tensor(exec, 2, 32, 1, 1, NULL);
         CHECK(run_op(exec, LOOM_OP_GET_ROWS, NULL, NULL, row, w, ids, NULL) == LOOM_OK, "q4_0 get_rows");
         float wantrow[32];
-        for (int j = 0; j < 32; j++) wantrow[j] = (float)((j < 16 ? j : 15 - (j - 16)) - 8) * 0.5f;
+        for (int j = 0; j < 32; j++)
+            wantrow[j] = (float)((j < 16 ? j : 15 - (j - 16)) - 8) * 0.5f;
         expect_values(exec, row, wantrow, 32, 0, "q4_0 literal row");
         loom_exec_release_weights(exec);
         loom_tensor_free_wrapped(w);
@@ -202,7 +205,8 @@ static void fixture_checks(loom_exec *exec) {
         uint32_t type = hdr[0], rows = hdr[1], cols = hdr[2], nbytes = hdr[3];
         unsigned char *raw = malloc(nbytes);
         float *vals = malloc(sizeof(float) * rows * cols);
-        if (fread(raw, 1, nbytes, f) != nbytes || fread(vals, sizeof(float), (size_t)rows * cols, f) != (size_t)rows * cols) {
+        if (fread(raw, 1, nbytes, f) != nbytes ||
+            fread(vals, sizeof(float), (size_t)rows * cols, f) != (size_t)rows * cols) {
             CHECK(0, "truncated fixture");
             free(raw);
             free(vals);
@@ -211,10 +215,12 @@ static void fixture_checks(loom_exec *exec) {
         n_types++;
         int64_t ne[2] = {cols, rows};
         loom_tensor *w = NULL;
-        CHECK(loom_tensor_wrap_host("fixture", type, 2, ne, raw, LOOM_TENSOR_WEIGHT, &w) == LOOM_OK, "wrap type %u", type);
+        CHECK(loom_tensor_wrap_host("fixture", type, 2, ne, raw, LOOM_TENSOR_WEIGHT, &w) == LOOM_OK, "wrap type %u",
+              type);
         /* every row through GET_ROWS, in reverse order */
         int32_t ids[8];
-        for (uint32_t r = 0; r < rows; r++) ids[r] = (int32_t)(rows - 1 - r);
+        for (uint32_t r = 0; r < rows; r++)
+            ids[r] = (int32_t)(rows - 1 - r);
         loom_tensor *tid = i32_tensor(exec, rows, ids), *out = f32_tensor(exec, 2, cols, rows, 1, NULL);
         CHECK(run_op(exec, LOOM_OP_GET_ROWS, NULL, NULL, out, w, tid, NULL) == LOOM_OK, "get_rows type %u: %s", type,
               loom_host_exec_last_error(exec));
@@ -225,12 +231,14 @@ static void fixture_checks(loom_exec *exec) {
             for (uint32_t i = 0; i < cols; i++) {
                 float want = vals[(rows - 1 - r) * cols + i], g = got[r * cols + i];
                 if (fabsf(g - want) > 1e-6f * fabsf(want) + 1e-9f && bad++ < 3)
-                    CHECK(0, "type %u row %u col %u: %.9g, gguf says %.9g", type, rows - 1 - r, i, (double)g, (double)want);
+                    CHECK(0, "type %u row %u col %u: %.9g, gguf says %.9g", type, rows - 1 - r, i, (double)g,
+                          (double)want);
             }
         CHECK(bad == 0, "type %u: %d values differ from the gguf package", type, bad);
         /* matmul with x = a ramp, against a double sum over the gguf values */
         float *x = malloc(sizeof(float) * cols);
-        for (uint32_t i = 0; i < cols; i++) x[i] = (float)((int)(i % 13) - 6) / 8.0f;
+        for (uint32_t i = 0; i < cols; i++)
+            x[i] = (float)((int)(i % 13) - 6) / 8.0f;
         loom_tensor *tx = f32_tensor(exec, 2, cols, 1, 1, x), *ty = f32_tensor(exec, 2, rows, 1, 1, NULL);
         CHECK(run_op(exec, LOOM_OP_MATMUL, NULL, NULL, ty, tx, w, NULL) == LOOM_OK, "matmul type %u", type);
         float y[8];
@@ -407,7 +415,8 @@ int main(void) {
     /* unknown backends are reported clearly */
     loom_exec *bad = NULL;
     st = loom_exec_create(engine, "no_such_backend", 1, &bad, err, sizeof err);
-    CHECK(st == LOOM_ERR_NOT_FOUND && bad == NULL && strstr(err, "no_such_backend"), "unknown backend: %d '%s'", st, err);
+    CHECK(st == LOOM_ERR_NOT_FOUND && bad == NULL && strstr(err, "no_such_backend"), "unknown backend: %d '%s'", st,
+          err);
 
     loom_exec_free(exec1);
     loom_exec_free(exec);
