@@ -200,8 +200,8 @@ void co_quant_act_avx2(const float *x, uint8_t *row, int64_t K) {
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(void *)(q + b * CO_QK), p);
         float d = amax / 127.0f;
-        m[b].d = d;
-        m[b].ds = d * (float)sum;
+        m[b].d = co_fp16_round(d);
+        m[b].ds = co_fp16_round(d * (float)sum);
         m[b].n8 = -8 * sum;
         m[b].n128 = -128 * sum;
     }

@@ -248,8 +248,8 @@ void co_quant_act_avx512(const float *x, uint8_t *row, int64_t K) {
         _mm_storeu_si128((__m128i *)(void *)(q + b * CO_QK + 16), _mm512_cvtsepi32_epi8(i1));
         int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         float d = amax / 127.0f;
-        m[b].d = d;
-        m[b].ds = d * (float)sum;
+        m[b].d = co_fp16_round(d);
+        m[b].ds = co_fp16_round(d * (float)sum);
         m[b].n8 = -8 * sum;
         m[b].n128 = -128 * sum;
     }
