@@ -351,6 +351,11 @@ void co_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 void co_f16_to_f32_row_f16c(const uint16_t *src, float *dst, int64_t n);
 void co_f32_to_f16_row_f16c(const float *src, uint16_t *dst, int64_t n);
 
+/* AVX-512 activations (act_avx512.c). */
+void co_silu_avx512(float *d, const float *a, int64_t n);
+void co_swiglu_avx512(float *d, const float *a, const float *b, int64_t n);
+float co_exp_sum_avx512(const float *x, float *y, int64_t n, float m);
+
 /* Vector math (elementwise.c), exported for attention and softmax. */
 float co_expf(float x);
 /* y[i] = exp(x[i] - m), returns the sum (n any). */
