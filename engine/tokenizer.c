@@ -879,7 +879,8 @@ static unsigned char byte_of_token(const char *t, size_t len) {
     return (unsigned char)(hi * 16 + lo);
 }
 
-/* Write the piece of `token` through `emit`; returns its length. `buf` may be NULL (count only). */
+/* Write the piece of `token` into buf (at most cap bytes); returns its full length. `buf` may be
+ * NULL (count only). */
 static size_t piece_into(const loom_tokenizer *tok, int32_t token, bool special, char *buf, size_t cap) {
     const tok_entry *e = &tok->tokens[token];
     const char *t = tok->pool + e->off;
@@ -912,7 +913,6 @@ static size_t piece_into(const loom_tokenizer *tok, int32_t token, bool special,
         const unsigned char *s = (const unsigned char *)t;
         size_t pos = 0;
         while (pos < e->len) {
-            size_t start = pos;
             uint32_t cpt = tok_utf8_next(s, e->len, &pos);
             int b = tok_bpe_cpt_to_byte(cpt);
             if (b >= 0) {
@@ -921,7 +921,6 @@ static size_t piece_into(const loom_tokenizer *tok, int32_t token, bool special,
                 /* llama.cpp writes "[UNK_BYTE_0x<utf-8 hex>" + token text + "]". */
                 char tmp[8];
                 size_t l = tok_utf8_put(cpt, tmp);
-                (void)start;
                 const char *pre = "[UNK_BYTE_0x";
                 for (const char *p = pre; *p; p++) PUT(*p);
                 for (size_t k = 0; k < l; k++) {
@@ -961,8 +960,10 @@ loom_status loom_tokenizer_decode(const loom_tokenizer *tok, const int32_t *toke
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= tok->n_vocab) return LOOM_ERR_INVALID_ARGUMENT;
     size_t total = 0;
     /* SentencePiece models put a space in front of the text: drop it from the first token
-     * after an optional leading BOS. */
-    size_t strip_at = tok->add_space_prefix ? (n > 0 && tokens[0] == tok->bos ? 1 : 0) : (size_t)-1;
+     * after an optional leading BOS. (llama.cpp strips it for any vocabulary with
+     * add_space_prefix, but only SentencePiece encoding adds it.) */
+    bool strip = tok->kind == TOK_KIND_SPM && tok->add_space_prefix;
+    size_t strip_at = strip ? (n > 0 && tokens[0] == tok->bos ? 1 : 0) : (size_t)-1;
     for (size_t i = 0; i < n; i++) {
         size_t room = total < cap ? cap - total : 0;
         char *dst = buf && room ? buf + total : NULL;

@@ -13,6 +13,7 @@
  */
 #include "tokenizer_impl.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +110,9 @@ typedef struct byte_enc {
 } byte_enc;
 
 static byte_enc enc_table[256];
-static bool enc_ready;
+static pthread_once_t enc_once = PTHREAD_ONCE_INIT;
 
 static void enc_init(void) {
-    /* Idempotent and the same from every thread, so a race only writes equal values. */
     for (int b = 0; b < 256; b++) {
         char tmp[4];
         size_t n = tok_utf8_put(tok_bpe_byte_to_cpt((uint8_t)b), tmp);
@@ -120,7 +120,6 @@ static void enc_init(void) {
         enc_table[b].s[1] = n > 1 ? tmp[1] : 0;
         enc_table[b].n = (uint8_t)n;
     }
-    __atomic_store_n(&enc_ready, true, __ATOMIC_RELEASE);
 }
 
 /* ============================================================================================ */
@@ -133,7 +132,7 @@ void tok_bpe_release(loom_tokenizer *tok) {
 }
 
 loom_status tok_bpe_init(loom_tokenizer *tok, char *err, size_t err_size) {
-    if (!__atomic_load_n(&enc_ready, __ATOMIC_ACQUIRE)) enc_init();
+    pthread_once(&enc_once, enc_init);
     const pre_spec *spec = NULL;
     for (size_t i = 0; i < sizeof pre_specs / sizeof pre_specs[0] && !spec; i++)
         for (size_t k = 0; pre_specs[i].names[k]; k++)
@@ -305,6 +304,7 @@ static bool add_bigram(const loom_tokenizer *tok, bpe_work *w, int32_t left, int
 
 /* BPE over one word (raw bytes); appends its tokens. */
 static loom_status bpe_word(const loom_tokenizer *tok, bpe_work *w, const char *raw, size_t raw_len, tok_ids *out) {
+    if (raw_len > UINT32_MAX / 4) return LOOM_ERR_INVALID_ARGUMENT; /* symbol offsets are 32-bit */
     size_t need = raw_len * 2;
     if (need > w->word_cap) {
         char *nw = realloc(w->word, need);

@@ -1,128 +1,230 @@
 #!/usr/bin/env python3
-"""bench_vs_llamacpp.py - Loom's `loom bench` and llama.cpp side by side, same model, threads and lengths.
+"""Loom (`loom bench`) against llama.cpp (llama-cpp-python) side by side, alternating.
 
-Alternates rounds: one `loom bench -r 1` run (itself preceded by an untimed warm-up), then one
-llama.cpp run through the llama_cpp Python package, REPS times. Each side measures
-  prefill: N_PROMPT tokens evaluated in one call from an empty cache (batches of 512),
-  decode:  N_GEN tokens evaluated one at a time from an empty cache,
-as tokens per second. Prints mean and standard deviation per side and the ratio Loom / llama.cpp,
-and with --markdown a table row for docs/benchmarks.md.
+Runs every case (a model file) in P passes; each pass runs Loom and llama.cpp back to back in
+alternating order (odd passes Loom first, even passes llama.cpp first), each as its own process
+with a warm-up and R timed repetitions of a prefill of -p tokens and a decode of -n tokens. Per
+pass the ratio Loom / llama.cpp is taken from the two adjacent runs; the report gives the median
+ratio with its range over the passes, which is what survives on a shared, noisy machine.
 
-llama.cpp side notes: Llama.eval() is called from Python (a few microseconds per call on top of
-llama_decode); its logits_all is off, like Loom's LOGITS_LAST.
+Around each case the roofline probe (loom-roofline) measures the read bandwidth over a working
+set of the model's size (so a model that fits in the last-level cache gets the cache's bandwidth)
+and, once, the FLOP ceilings; decode is reported as a share of the bandwidth roofline
+(weight bytes read per token x tokens/s / bandwidth).
 
-usage: scripts/bench_vs_llamacpp.py [--model PATH] [--loom build/bin/loom] [-p 512] [-n 128]
-                                    [-t THREADS] [-r REPS] [--markdown]
+Cases: the default model plus random-weight models of the SmolLM2-135M and TinyLlama-1.1B shapes
+at each --types entry, written by loom-make-random-model (Loom's own GGUF writer) into
+--model-dir when missing.
+
+Prints a Markdown table and writes the raw results as JSON lines (--out).
 """
 import argparse
+import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def default_model():
-    env = os.environ.get("LOOM_MODEL") or os.environ.get("LOOM_TEST_MODEL")
-    if env:
-        return env
-    cache = os.environ.get("LOOM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "loom")
-    return os.path.join(cache, "SmolLM2-135M-Instruct.Q4_1.gguf")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
 
-def loom_round(args):
-    cmd = [args.loom, "bench", "-q", "-m", args.model, "-p", str(args.p), "-n", str(args.n), "-t", str(args.t),
-           "-r", "1", "--json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    r = json.loads(out)
-    return r["prefill_tokens_per_second"], r["decode_tokens_per_second"]
+def sh(cmd, env=None):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr[-2000:]))
+    return r.stdout
 
 
-class LlamaCpp:
-    def __init__(self, args):
-        from llama_cpp import Llama
-
-        self.llm = Llama(args.model, n_ctx=max(args.p, args.n) + 16, n_batch=512, n_ubatch=512, n_threads=args.t,
-                         n_threads_batch=args.t, logits_all=False, verbose=False)
-        n_vocab = self.llm.n_vocab()
-        x = 0x2545F4914F6CDD1D
-        self.tokens = []
-        for _ in range(max(args.p, args.n)):
-            x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
-            x ^= x >> 7
-            x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
-            self.tokens.append(x % n_vocab)
-        self.args = args
-        self.run()  # warm-up
-
-    def run(self):
-        llm, p, n = self.llm, self.args.p, self.args.n
-        llm.reset()
-        t0 = time.perf_counter()
-        llm.eval(self.tokens[:p])
-        pp = p / (time.perf_counter() - t0)
-        llm.reset()
-        t0 = time.perf_counter()
-        for i in range(n):
-            llm.eval([self.tokens[i]])
-        tg = n / (time.perf_counter() - t0)
-        return pp, tg
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no JSON in output: " + text[-500:])
 
 
-def stats(v):
-    return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
+def run_loom(a, model):
+    cmd = [os.path.join(a.build, "bin", "loom"), "bench", "-m", model, "-p", str(a.p), "-n", str(a.n), "-r",
+           str(a.reps), "-t", str(a.threads), "--backend", a.backend, "--json"]
+    for o in a.loom_option:
+        cmd += ["-o", o]
+    if os.path.exists("/usr/bin/time"):
+        r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M"] + cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("loom bench failed: " + r.stderr[-2000:])
+        out = last_json(r.stdout)
+        for line in r.stderr.splitlines():
+            if line.startswith("MAXRSS "):
+                out["peak_rss_kib"] = int(line.split()[1])
+        return out
+    return last_json(sh(cmd))
+
+
+def run_llama(a, model):
+    cmd = [sys.executable, os.path.join(HERE, "llamacpp_bench.py"), model, "-p", str(a.p), "-n", str(a.n), "-r",
+           str(a.reps), "-t", str(a.threads)]
+    return last_json(sh(cmd))
+
+
+def roofline(a, nbytes, flops):
+    cmd = [os.path.join(a.build, "bin", "loom-roofline"), "--threads", str(a.threads), "--bytes", str(nbytes),
+           "--seconds", "2" if flops else "1"]
+    out = sh(cmd)
+    kv = {}
+    for line in out.splitlines():
+        if line.startswith("roofline "):
+            for tok in line.split()[1:]:
+                k, v = tok.split("=")
+                kv[k] = float(v)
+    return kv
+
+
+def gguf_weight_bytes(path):
+    """Bytes of tensor data read per decoded token: every tensor except the token embedding
+    (a row lookup) unless it doubles as the output head (tied embeddings)."""
+    try:
+        import gguf  # the gguf Python package
+
+        r = gguf.GGUFReader(path)
+        names = {t.name for t in r.tensors}
+        total = 0
+        for t in r.tensors:
+            if t.name == "token_embd.weight" and "output.weight" in names:
+                continue
+            total += int(t.n_bytes)
+        return total
+    except Exception:  # noqa: BLE001 - fall back to the file size
+        return os.path.getsize(path)
+
+
+def ensure_model(a, shape, typ):
+    path = os.path.join(a.model_dir, "%s-%s.gguf" % (shape, typ))
+    if not os.path.exists(path):
+        os.makedirs(a.model_dir, exist_ok=True)
+        sh([os.path.join(a.build, "bin", "loom-make-random-model"), "--shape", shape, "--type", typ, "-o", path])
+    return path
+
+
+def fmt_range(vals, digits=2):
+    if not vals:
+        return "-"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return "%.*f" % (digits, med)
+    return "%.*f (%.*f-%.*f)" % (digits, med, digits, min(vals), digits, max(vals))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=default_model())
-    ap.add_argument("--loom", default=os.path.join(ROOT, "build", "bin", "loom"))
-    ap.add_argument("-p", type=int, default=512)
-    ap.add_argument("-n", type=int, default=128)
-    ap.add_argument("-t", type=int, default=int(os.environ.get("LOOM_THREADS", "2")))
-    ap.add_argument("-r", type=int, default=5)
-    ap.add_argument("--markdown", action="store_true")
-    args = ap.parse_args()
-    if not os.path.exists(args.model):
-        sys.exit("model %s not found (scripts/get-model.sh)" % args.model)
-    ref = LlamaCpp(args)
-    loom_pp, loom_tg, ref_pp, ref_tg = [], [], [], []
-    for r in range(args.r):
-        a, b = loom_round(args)
-        loom_pp.append(a)
-        loom_tg.append(b)
-        c, d = ref.run()
-        ref_pp.append(c)
-        ref_tg.append(d)
-        print("round %d: loom pp %.1f tg %.1f | llama.cpp pp %.1f tg %.1f tok/s" % (r + 1, a, b, c, d),
-              file=sys.stderr)
-    lp, lps = stats(loom_pp)
-    lt, lts = stats(loom_tg)
-    rp, rps = stats(ref_pp)
-    rt, rts = stats(ref_tg)
-    print("model %s, threads %d, prefill %d tokens, decode %d tokens, %d rounds" % (
-        os.path.basename(args.model), args.t, args.p, args.n, args.r))
-    print("%-10s %22s %22s %8s" % ("test", "loom tok/s", "llama.cpp tok/s", "ratio"))
-    print("%-10s %14.1f +- %5.1f %14.1f +- %5.1f %8.3f" % ("prefill", lp, lps, rp, rps, lp / rp))
-    print("%-10s %14.1f +- %5.1f %14.1f +- %5.1f %8.3f" % ("decode", lt, lts, rt, rts, lt / rt))
-    if args.markdown:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip()
-        import llama_cpp
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--backend", default="cpu_opt")
+    ap.add_argument("--loom-option", action="append", default=[], help="extra -o KEY=VALUE for loom")
+    ap.add_argument("--model-dir", default=os.environ.get("LOOM_BENCH_MODELS", os.path.join(ROOT, "build", "bench-models")))
+    ap.add_argument("--default-model", default=os.environ.get("LOOM_DEFAULT_MODEL",
+                                                              "/work/cache/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--shapes", default="smollm2,tinyllama")
+    ap.add_argument("--types", default="f32,f16,q8_0,q4_0,q4_1")
+    ap.add_argument("--cases", default="", help="comma list of shape:type (overrides --shapes/--types); "
+                                                "'default' is the default model")
+    ap.add_argument("-p", type=int, default=128)
+    ap.add_argument("-n", type=int, default=64)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench_vs_llamacpp.jsonl"))
+    a = ap.parse_args()
 
-        print("\n| date | commit | machine | model | threads | test | loom tok/s | llama.cpp %s tok/s | ratio |" %
-              llama_cpp.__version__)
-        print("|---|---|---|---|---|---|---|---|---|")
-        mach = "%s, %d CPUs" % (platform.processor() or platform.machine(), os.cpu_count())
-        day = time.strftime("%Y-%m-%d")
-        for name, a, asd, b, bsd, n in (("pp%d" % args.p, lp, lps, rp, rps, args.p), ("tg%d" % args.n, lt, lts, rt, rts,
-                                                                                     args.n)):
-            print("| %s | %s | %s | %s | %d | %s | %.1f ± %.1f | %.1f ± %.1f | %.3f |" % (
-                day, commit, mach, os.path.basename(args.model), args.t, name, a, asd, b, bsd, a / b))
+    cases = []
+    if a.cases:
+        for c in a.cases.split(","):
+            if c == "default":
+                cases.append(("default", a.default_model))
+            else:
+                shape, typ = c.split(":")
+                cases.append(("%s %s" % (shape, typ), ensure_model(a, shape, typ)))
+    else:
+        if os.path.exists(a.default_model):
+            cases.append(("default (SmolLM2-135M-Instruct Q4_1)", a.default_model))
+        for shape in a.shapes.split(","):
+            for typ in a.types.split(","):
+                cases.append(("%s %s" % (shape, typ), ensure_model(a, shape, typ)))
+
+    commit = ""
+    try:
+        commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
+    except Exception:  # noqa: BLE001
+        pass
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    peaks = roofline(a, 8 << 20, True)
+    print("# %s, commit %s, %s (%d logical CPUs), %d threads, -p %d -n %d, %d passes x %d reps" %
+          (stamp, commit, cpu, os.cpu_count() or 0, a.threads, a.p, a.n, a.passes, a.reps))
+    print("# ceilings: fp32 FMA %.0f GFLOP/s, int8 VNNI %.0f GOP/s, bf16 %.0f GFLOP/s" %
+          (peaks.get("fma_gflops", 0), peaks.get("vnni_gops", 0), peaks.get("bf16_gflops", 0)))
+    sys.stdout.flush()
+    out = open(a.out, "a")
+    rows = []
+    for name, model in cases:
+        wbytes = gguf_weight_bytes(model)
+        res = {"loom": [], "llama": []}
+        bw = []
+        for p in range(a.passes):
+            bw.append(roofline(a, max(wbytes, 1 << 20), False).get("bw_median_gbs", 0.0))
+            order = ("loom", "llama") if p % 2 == 0 else ("llama", "loom")
+            for eng in order:
+                try:
+                    r = run_loom(a, model) if eng == "loom" else run_llama(a, model)
+                except RuntimeError as e:
+                    r = {"error": str(e)}
+                    print("  %s %s: %s" % (name, eng, str(e)[:300]), file=sys.stderr)
+                r.update({"case": name, "pass": p, "engine": eng, "date": stamp, "commit": commit})
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                res[eng].append(r)
+        bw.append(roofline(a, max(wbytes, 1 << 20), False).get("bw_median_gbs", 0.0))
+
+        def series(eng, key):
+            return [r.get(key) for r in res[eng] if r.get(key)]
+
+        def ratios(key):
+            v = []
+            for lo, ll in zip(res["loom"], res["llama"]):
+                if lo.get(key) and ll.get(key):
+                    v.append(lo[key] / ll[key])
+            return v
+
+        tg = series("loom", "decode_tokens_per_second")
+        bwm = statistics.median(bw) if bw else 0
+        roof = [100.0 * t * wbytes / (bwm * 1e9) for t in tg] if bwm else []
+        rss = series("loom", "peak_rss_kib")
+        rows.append((name, fmt_range(series("loom", "prefill_tokens_per_second"), 1),
+                     fmt_range(series("llama", "prefill_tokens_per_second"), 1), fmt_range(ratios("prefill_tokens_per_second")),
+                     fmt_range(tg, 1), fmt_range(series("llama", "decode_tokens_per_second"), 1),
+                     fmt_range(ratios("decode_tokens_per_second")), "%.1f (%.1f-%.1f)" % (bwm, min(bw), max(bw)),
+                     fmt_range(roof, 0), "%.1f / %.1f" % (max(rss) / 1024.0 if rss else 0, wbytes / 1048576.0)))
+        print("| " + " | ".join(rows[-1]) + " |")
+        sys.stdout.flush()
+    out.close()
+    print()
+    print("| case | Loom prefill tok/s | llama.cpp prefill | ratio | Loom decode tok/s | llama.cpp decode | ratio | "
+          "read GB/s (model-size set) | decode % of roofline | Loom peak RSS MiB / weights MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print("\nplatform: %s; llama.cpp via llama-cpp-python; raw results in %s" % (platform.platform(), a.out))
 
 
 if __name__ == "__main__":

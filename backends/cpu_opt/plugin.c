@@ -387,7 +387,8 @@ static loom_status b_compute(void *p, const loom_op_params *params, const loom_t
 /* Weights                                                                                      */
 /* ============================================================================================ */
 
-/* Non-zero when [addr, addr+len) lies inside one read-only, file-backed mapping. */
+/* Non-zero when [addr, addr+len) lies inside one read-only, file-backed mapping (checked
+ * each time: an address range can be unmapped and reused by anonymous memory). */
 static int in_readonly_file_mapping(const void *addr, size_t len) {
 #ifdef __linux__
     FILE *f = fopen("/proc/self/maps", "r");
@@ -396,13 +397,20 @@ static int in_readonly_file_mapping(const void *addr, size_t len) {
     char line[1024];
     int ok = 0;
     while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi, off, inode;
-        char perms[8], devs[32];
-        if (sscanf(line, "%lx-%lx %7s %lx %31s %lu", &lo, &hi, perms, &off, devs, &inode) != 6) continue;
-        if (a >= lo && e <= hi) {
-            ok = inode != 0 && perms[1] != 'w';
-            break;
-        }
+        /* "lo-hi perms offset dev inode path" */
+        char *p = line, *end;
+        unsigned long lo = strtoul(p, &end, 16);
+        if (*end != '-') continue;
+        unsigned long hi = strtoul(end + 1, &end, 16);
+        if (!(a >= lo && e <= hi)) continue;
+        char perms[5] = {0};
+        if (*end == ' ') memcpy(perms, end + 1, 4);
+        /* skip perms, offset, dev to the inode */
+        p = end;
+        for (int field = 0; field < 3 && p; field++) p = strchr(p + 1, ' ');
+        unsigned long inode = p ? strtoul(p + 1, NULL, 10) : 0;
+        ok = inode != 0 && perms[0] == 'r' && perms[1] != 'w';
+        break;
     }
     fclose(f);
     return ok;

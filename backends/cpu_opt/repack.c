@@ -4,8 +4,6 @@
  */
 #include "cpu_opt.h"
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 int co_tile_type_ok(uint32_t type, int64_t K) {
     if (K <= 0) return 0;
     switch (type) {
@@ -29,36 +27,45 @@ size_t co_tile_bytes(uint32_t type, int64_t K) {
 }
 
 void co_tile_pack(uint32_t type, const uint8_t *src, int64_t nb1, int nr, int64_t K, uint8_t *tile) {
-    size_t tb = co_tile_bytes(type, K);
-    memset(tile, 0, tb);
+    if (nr < CO_TILE) memset(tile, 0, co_tile_bytes(type, K)); /* padding rows are zeros */
     int64_t nblk = K / CO_QK;
     switch (type) {
     case LOOM_TYPE_F32: {
         float *t = (float *)(void *)tile;
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *row = src + r * nb1;
-            for (int64_t k = 0; k < K; k++) memcpy(&t[k * CO_TILE + r], row + 4 * k, 4);
+        /* k in runs of 64 so that the 16 source rows stay in L1 */
+        for (int64_t k0 = 0; k0 < K; k0 += 64) {
+            int64_t k1 = k0 + 64 < K ? k0 + 64 : K;
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *row = src + r * nb1;
+                for (int64_t k = k0; k < k1; k++) memcpy(&t[k * CO_TILE + r], row + 4 * k, 4);
+            }
         }
         break;
     }
     case LOOM_TYPE_F16: case LOOM_TYPE_BF16: {
         uint16_t *t = (uint16_t *)(void *)tile;
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *row = src + r * nb1;
-            for (int64_t k = 0; k < K; k++) t[k * CO_TILE + r] = rd16(row + 2 * k);
+        for (int64_t k0 = 0; k0 < K; k0 += 64) {
+            int64_t k1 = k0 + 64 < K ? k0 + 64 : K;
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *row = src + r * nb1;
+                for (int64_t k = k0; k < k1; k++) memcpy(&t[k * CO_TILE + r], row + 2 * k, 2);
+            }
         }
         break;
     }
     case LOOM_TYPE_Q8_0: {
         uint16_t *sc = (uint16_t *)(void *)(tile + nblk * 512);
         for (int r = 0; r < nr; r++) {
-            const uint8_t *row = src + r * nb1;
-            for (int64_t b = 0; b < nblk; b++) {
-                const uint8_t *blk = row + b * 34;
-                sc[b * CO_TILE + r] = rd16(blk);
-                uint8_t *q = tile + b * 512;
-                for (int g = 0; g < 8; g++)
-                    for (int i = 0; i < 4; i++) q[g * 64 + r * 4 + i] = (uint8_t)(blk[2 + 4 * g + i] ^ 0x80u);
+            const uint8_t *blk = src + r * nb1;
+            for (int64_t b = 0; b < nblk; b++, blk += 34) {
+                memcpy(&sc[b * CO_TILE + r], blk, 2);
+                uint8_t *q = tile + b * 512 + r * 4;
+                for (int g = 0; g < 8; g++) {
+                    uint32_t v;
+                    memcpy(&v, blk + 2 + 4 * g, 4);
+                    v ^= 0x80808080u; /* w + 128 as unsigned bytes */
+                    memcpy(q + g * 64, &v, 4);
+                }
             }
         }
         break;
@@ -68,14 +75,12 @@ void co_tile_pack(uint32_t type, const uint8_t *src, int64_t nb1, int nr, int64_
         uint16_t *sd = (uint16_t *)(void *)(tile + nblk * 256);
         uint16_t *sm = sd + nblk * CO_TILE;
         for (int r = 0; r < nr; r++) {
-            const uint8_t *row = src + r * nb1;
-            for (int64_t b = 0; b < nblk; b++) {
-                const uint8_t *blk = row + b * bb;
-                sd[b * CO_TILE + r] = rd16(blk);
-                if (type == LOOM_TYPE_Q4_1) sm[b * CO_TILE + r] = rd16(blk + 2);
-                uint8_t *q = tile + b * 256;
-                for (int p = 0; p < 4; p++)
-                    for (int i = 0; i < 4; i++) q[p * 64 + r * 4 + i] = blk[hdr + 4 * p + i];
+            const uint8_t *blk = src + r * nb1;
+            for (int64_t b = 0; b < nblk; b++, blk += bb) {
+                memcpy(&sd[b * CO_TILE + r], blk, 2);
+                if (type == LOOM_TYPE_Q4_1) memcpy(&sm[b * CO_TILE + r], blk + 2, 2);
+                uint8_t *q = tile + b * 256 + r * 4;
+                for (int p = 0; p < 4; p++) memcpy(q + p * 64, blk + hdr + 4 * p, 4);
             }
         }
         break;

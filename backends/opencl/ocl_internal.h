@@ -96,6 +96,7 @@ typedef struct ocl_device {
     uint64_t max_alloc; /* effective limit of one allocation (device's, or the option) */
     uint64_t margin;    /* chunk overlap of split buffers (see ocl_buffer) */
     size_t wg;          /* work-group size of the reduction kernels (power of two) */
+    uint32_t disabled;  /* bit op: declined through plugin.opencl.disable_ops */
     cl_mem flags;       /* 4 bytes: error flags written by kernels (bad row ids) */
     cl_program programs[OCL_PROG_COUNT];
     cl_kernel kernels[OCL_K_COUNT];

@@ -125,9 +125,10 @@ static const char *check_op(const ocl_device *dev, const loom_op_params *p, cons
 {
     const loom_tensor_view *a = src_at(srcs, n_srcs, 0), *b = src_at(srcs, n_srcs, 1),
                            *c = src_at(srcs, n_srcs, 2);
-    (void)dev;
     if (p == NULL || dst == NULL || a == NULL)
         return "missing params, dst or src0";
+    if (p->op < 32 && (dev->disabled & (1u << p->op)) != 0)
+        return "op declined by plugin.opencl.disable_ops";
     if (!view_ok(dst) || !view_ok(a) || (b != NULL && !view_ok(b)) || (c != NULL && !view_ok(c)))
         return "an operand has a type, shape or stride the kernels cannot address";
     switch (p->op) {

@@ -263,7 +263,35 @@ static const loom_option_def ocl_options[] = {
      "CL_DEVICE_MAX_MEM_ALLOC_SIZE); larger buffers are split"},
     {sizeof(loom_option_def), LOOM_OPT_INT, "work_group", "0",
      "work-group size of the reduction kernels (power of two; 0: 1 on CPU devices, 64 otherwise)"},
+    {sizeof(loom_option_def), LOOM_OPT_STRING, "disable_ops", "",
+     "comma-separated ops this device declines (e.g. rope,attention): they run on the CPU reference, "
+     "for testing mixed placement"},
 };
+
+static const char *const op_names[LOOM_OP_COUNT] = {
+    "none", "get_rows", "rms_norm", "layer_norm", "add", "mul", "scale", "matmul", "rope", "softmax",
+    "attention", "silu", "gelu", "swiglu", "copy", "weighted_sum", "hadamard"};
+
+/* Parse a comma list of op names into a bit mask; -1 on an unknown name. */
+static int parse_ops(const char *s, uint32_t *mask)
+{
+    *mask = 0;
+    while (*s) {
+        size_t len = strcspn(s, ", ");
+        int found = 0;
+        for (uint32_t op = 1; op < LOOM_OP_COUNT && len > 0; op++)
+            if (op_names[op] != NULL && strlen(op_names[op]) == len && strncmp(op_names[op], s, len) == 0) {
+                *mask |= 1u << op;
+                found = 1;
+            }
+        if (len > 0 && !found)
+            return -1;
+        s += len;
+        while (*s == ',' || *s == ' ')
+            s++;
+    }
+    return 0;
+}
 
 static const char *kv_find(const loom_kv_list *kv, const char *key)
 {
@@ -374,7 +402,9 @@ static loom_status select_device(const ocl_state *st, uint32_t index, const loom
     if (dev_index >= 0)
         index = (uint32_t)dev_index;
     if (index >= st->n_devices) {
-        log_msg(LOOM_LOG_ERROR, "OpenCL device index %s out of range%s", devs != NULL ? devs : "", "");
+        char msg[64];
+        snprintf(msg, sizeof msg, "%u (there are %u)", (unsigned)index, (unsigned)st->n_devices);
+        log_msg(LOOM_LOG_ERROR, "OpenCL device index %s out of range%s", msg, "");
         return LOOM_ERR_NOT_FOUND;
     }
     *out = &st->devices[index];
@@ -468,6 +498,12 @@ static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_li
     }
     while (dev->wg > max_wg && dev->wg > 1)
         dev->wg /= 2;
+    s = kv_find(options, "plugin.opencl.disable_ops");
+    if (s != NULL && parse_ops(s, &dev->disabled) != 0) {
+        log_msg(LOOM_LOG_ERROR, "plugin.opencl.disable_ops=%s: %s", s, "unknown op name (use names such as rope,attention)");
+        ocl_device_close(dev);
+        return LOOM_ERR_CONFIG;
+    }
     snprintf(dev->build_options, sizeof dev->build_options, "-cl-std=CL1.2 -DLOOM_WG=%u", (unsigned)dev->wg);
 
     dev->ctx = clCreateContext(NULL, 1, &rec->device, NULL, NULL, &err);

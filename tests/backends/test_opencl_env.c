@@ -73,6 +73,23 @@ static int devices(void)
     HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.work_group", "3", (const char *)NULL) == LOOM_ERR_CONFIG,
              "work_group not a power of two");
     HB_CHECK(hb_open(&p, n, &dev, (const char *)NULL) == LOOM_ERR_NOT_FOUND, "device index past the end");
+    HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.disable_ops", "rope,bogus", (const char *)NULL) == LOOM_ERR_CONFIG,
+             "unknown op name in disable_ops");
+    {
+        /* Declined ops: supports_op says no (the engine then runs them on the CPU reference). */
+        int64_t ne[4] = {8, 2, 1, 1};
+        hb_tensor *a, *d;
+        HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.disable_ops", "add, silu", (const char *)NULL) == LOOM_OK,
+                 "disable_ops=add,silu");
+        a = hb_tensor_new(&p, dev, LOOM_TYPE_F32, ne);
+        d = hb_tensor_new(&p, dev, LOOM_TYPE_F32, ne);
+        HB_CHECK(hb_supports(&p, dev, LOOM_OP_ADD, NULL, NULL, d, a, a, NULL) == 0, "add declined");
+        HB_CHECK(hb_supports(&p, dev, LOOM_OP_SILU, NULL, NULL, d, a, NULL, NULL) == 0, "silu declined");
+        HB_CHECK(hb_supports(&p, dev, LOOM_OP_MUL, NULL, NULL, d, a, a, NULL) == 1, "mul still supported");
+        hb_tensor_free(a);
+        hb_tensor_free(d);
+        p.api->device_close(dev);
+    }
     hb_unload(&p);
     printf("device listing and options OK\n");
     return 0;

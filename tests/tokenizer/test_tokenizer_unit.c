@@ -313,10 +313,82 @@ static void test_random(void) {
     loom_tokenizer_free(toks[1]);
 }
 
+/* tokenizer.json: a SentencePiece-style (Llama) file and a refused pre-tokenizer. */
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_hf_json(void) {
+    char dir[] = "/tmp/loom-tok-unit-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char path[256], cfg[256];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    /* merges by rank: 0 "a b", 1 "▁ ab", 2 "▁ a" -> scores ab 0, ▁ab -1, ▁a -2 */
+    char *json = malloc(1 << 16);
+    size_t o = (size_t)sprintf(json,
+                               "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+                               " {\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+                               " {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+                               " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+                               "{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+                               " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]},"
+                               " \"pre_tokenizer\": null,"
+                               " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\","
+                               " \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2");
+    for (int b = 0; b < 256; b++) o += (size_t)sprintf(json + o, ", \"<0x%02X>\": %d", b, 3 + b);
+    sprintf(json + o, ", \"\\u2581\": 259, \"a\": 260, \"b\": 261, \"ab\": 262, \"\\u2581ab\": 263, \"\\u2581a\": 264},"
+                      " \"merges\": [\"a b\", \"\\u2581 ab\", \"\\u2581 a\"]}}");
+    write_file(path, json);
+    loom_tokenizer *tok = NULL;
+    char err[512] = "";
+    loom_status st = loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err);
+    CHECK_MSG(st == LOOM_OK, "%s", err);
+    if (tok) {
+        CHECK(!strcmp(loom_tokenizer_model(tok), "llama"));
+        CHECK(loom_tokenizer_bos(tok) == 1 && loom_tokenizer_eos(tok) == 2 && loom_tokenizer_add_bos(tok));
+        /* ▁ a b: "ab" (0) before "▁a" (-2); then "▁ab" (-1) */
+        EXPECT(tok, "ab", LOOM_TOKENIZE_ADD_BOS, 1, 263);
+        EXPECT(tok, "ba", 0, 259, 261, 260);
+        EXPECT(tok, "\xc3\xa9", 0, 259, 3 + 0xC3, 3 + 0xA9);
+        roundtrip(tok, "ab ba  \xc3\xa9", 9);
+        loom_tokenizer_free(tok);
+    }
+    /* tokenizer_config.json turns BOS off */
+    write_file(cfg, "{\"add_bos_token\": false, \"bos_token\": \"<s>\", \"chat_template\": \"x<|im_start|>\"}");
+    st = loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err);
+    CHECK_MSG(st == LOOM_OK, "%s", err);
+    if (tok) {
+        EXPECT(tok, "ab", LOOM_TOKENIZE_ADD_BOS, 263);
+        CHECK(loom_tokenizer_chat_template(tok) && !strcmp(loom_tokenizer_chat_template(tok), "x<|im_start|>"));
+        loom_tokenizer_free(tok);
+    }
+    /* an unknown Split pattern in front of ByteLevel is refused, quoting the pattern */
+    write_file(path, "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\","
+                     " \"pattern\": {\"Regex\": \"[a-z]+\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\","
+                     " \"use_regex\": false}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}}");
+    CHECK(loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err) == LOOM_ERR_UNSUPPORTED && !tok);
+    CHECK_MSG(strstr(err, "[a-z]+") != NULL, "%s", err);
+    write_file(path, "{\"model\": {\"type\": \"Unigram\"}}");
+    CHECK(loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err) == LOOM_ERR_UNSUPPORTED);
+    write_file(path, "{\"model\": ");
+    CHECK(loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err) == LOOM_ERR_FORMAT);
+    write_file(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -5}}}");
+    CHECK(loom_tokenizer_create_from_hf_json(path, &tok, err, sizeof err) == LOOM_ERR_FORMAT);
+    unlink(path);
+    unlink(cfg);
+    rmdir(dir);
+    free(json);
+}
+
 int main(void) {
     test_bpe();
     test_spm();
     test_random();
+    test_hf_json();
     if (tt_failures) fprintf(stderr, "%d check(s) failed\n", tt_failures);
     return tt_failures ? 1 : 0;
 }

@@ -3,65 +3,77 @@
  * w of type F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K. Dims 2 and 3 of w repeat over groups of x's
  * (x.ne2 / w.ne2 consecutive x batches share one w batch).
  * One work-item computes weight row m for MM_NT consecutive rows n of x, dequantizing each
- * block of 32 weights once: global (m_count, ceil(n / MM_NT), ne2 * ne3). The launch covers
+ * block of 32 weights once into two float16 vectors (16 partial sums per row, added at the end): global (m_count, ceil(n / MM_NT), ne2 * ne3). The launch covers
  * weight rows m_begin .. m_begin + m_count (a weight split over several allocations is done one
  * allocation at a time). x must be contiguous along k (nb0 = 4).
  */
 #define MM_NT 8
 
-/* Weights k = 32 kb .. 32 kb + 31 of a row into wv[0..7] (elements 4j .. 4j+3 in wv[j]). */
-void deq_block(int type, __global const char *wrow, long blk_bytes, int kb, float4 *wv)
+/* Weights k = 32 kb .. 32 kb + 31 of a row: elements 0..15 in *w0, 16..31 in *w1. */
+void deq_block(int type, __global const char *wrow, long blk_bytes, int kb, float16 *w0, float16 *w1)
 {
     if (type == TY_F32) {
-        for (int j = 0; j < 8; j++)
-            wv[j] = vload4(kb * 8 + j, (__global const float *)wrow);
+        *w0 = vload16(kb * 2, (__global const float *)wrow);
+        *w1 = vload16(kb * 2 + 1, (__global const float *)wrow);
     } else if (type == TY_F16) {
-        for (int j = 0; j < 8; j++)
-            wv[j] = vload_half4(kb * 8 + j, (__global const half *)wrow);
+        *w0 = vload_half16(kb * 2, (__global const half *)wrow);
+        *w1 = vload_half16(kb * 2 + 1, (__global const half *)wrow);
     } else if (type == TY_BF16) {
-        for (int j = 0; j < 8; j++)
-            wv[j] = as_float4(convert_uint4(vload4(kb * 8 + j, (__global const ushort *)wrow)) << 16);
+        *w0 = as_float16(convert_uint16(vload16(kb * 2, (__global const ushort *)wrow)) << 16);
+        *w1 = as_float16(convert_uint16(vload16(kb * 2 + 1, (__global const ushort *)wrow)) << 16);
+    } else if (type == TY_Q8_0) {
+        __global const char *blk = wrow + kb * blk_bytes;
+        float dd = ld_half(blk);
+        *w0 = convert_float16(vload16(0, blk + 2)) * dd;
+        *w1 = convert_float16(vload16(1, blk + 2)) * dd;
+    } else if (type == TY_Q4_0) {
+        __global const char *blk = wrow + kb * blk_bytes;
+        float dd = ld_half(blk);
+        uchar16 q = vload16(0, (__global const uchar *)(blk + 2));
+        *w0 = (convert_float16(q & (uchar16)(15)) - 8.0f) * dd;
+        *w1 = (convert_float16(q >> (uchar16)(4)) - 8.0f) * dd;
+    } else if (type == TY_Q4_1) {
+        __global const char *blk = wrow + kb * blk_bytes;
+        float dd = ld_half(blk), mm = ld_half(blk + 2);
+        uchar16 q = vload16(0, (__global const uchar *)(blk + 4));
+        *w0 = convert_float16(q & (uchar16)(15)) * dd + mm;
+        *w1 = convert_float16(q >> (uchar16)(4)) * dd + mm;
     } else if (type == TY_Q4_K) {
-        /* 32 values of one sub-block: one scale and min. */
+        /* 32 values of one sub-block: one scale and min; low or high nibbles of a 32-byte run. */
         __global const char *blk = wrow + (kb / 8) * blk_bytes;
         __global const uchar *u = (__global const uchar *)blk;
         int j = kb % 8, sc, mn;
         float dd, dm;
+        uchar16 q0, q1;
         q4_k_scale_min(u + 4, j, &sc, &mn);
         dd = ld_half(blk) * (float)sc;
         dm = ld_half(blk + 2) * (float)mn;
-        for (int i = 0; i < 8; i++) {
-            uchar4 q = vload4(i, u + 16 + (j / 2) * 32);
-            q = (j & 1) ? q >> (uchar4)(4) : q & (uchar4)(15);
-            wv[i] = convert_float4(q) * dd - dm;
+        q0 = vload16(0, u + 16 + (j / 2) * 32);
+        q1 = vload16(1, u + 16 + (j / 2) * 32);
+        if (j & 1) {
+            q0 = q0 >> (uchar16)(4);
+            q1 = q1 >> (uchar16)(4);
+        } else {
+            q0 = q0 & (uchar16)(15);
+            q1 = q1 & (uchar16)(15);
         }
-    } else if (type == TY_Q6_K) {
+        *w0 = convert_float16(q0) * dd - dm;
+        *w1 = convert_float16(q1) * dd - dm;
+    } else { /* TY_Q6_K */
         __global const char *blk = wrow + (kb / 8) * blk_bytes;
-        for (int i = 0; i < 8; i++)
-            wv[i] = (float4)(ld_q6_k(blk, (kb % 8) * 32 + 4 * i), ld_q6_k(blk, (kb % 8) * 32 + 4 * i + 1),
-                             ld_q6_k(blk, (kb % 8) * 32 + 4 * i + 2), ld_q6_k(blk, (kb % 8) * 32 + 4 * i + 3));
-    } else if (type == TY_Q8_0) {
-        __global const char *blk = wrow + kb * blk_bytes;
-        float dd = ld_half(blk);
-        for (int j = 0; j < 8; j++)
-            wv[j] = convert_float4(vload4(j, blk + 2)) * dd;
-    } else if (type == TY_Q4_0) {
-        __global const char *blk = wrow + kb * blk_bytes;
-        float dd = ld_half(blk);
-        for (int j = 0; j < 4; j++) {
-            uchar4 q = vload4(j, (__global const uchar *)(blk + 2));
-            wv[j] = (convert_float4(q & (uchar4)(15)) - 8.0f) * dd;
-            wv[4 + j] = (convert_float4(q >> (uchar4)(4)) - 8.0f) * dd;
-        }
-    } else {
-        __global const char *blk = wrow + kb * blk_bytes;
-        float dd = ld_half(blk), mm = ld_half(blk + 2);
-        for (int j = 0; j < 4; j++) {
-            uchar4 q = vload4(j, (__global const uchar *)(blk + 4));
-            wv[j] = convert_float4(q & (uchar4)(15)) * dd + mm;
-            wv[4 + j] = convert_float4(q >> (uchar4)(4)) * dd + mm;
-        }
+        float v[32];
+        for (int i = 0; i < 32; i++)
+            v[i] = ld_q6_k(blk, (kb % 8) * 32 + i);
+        *w0 = vload16(0, v);
+        *w1 = vload16(1, v);
     }
+}
+
+float hsum16(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
 }
 
 void mm_body(int type, int m_begin, int m_count, T_ARGS(x), T_ARGS(w), T_ARGS(d))
@@ -73,31 +85,31 @@ void mm_body(int type, int m_begin, int m_count, T_ARGS(x), T_ARGS(w), T_ARGS(d)
     int K = x_ne0, nb_full = K / 32;
     int nn = min(MM_NT, x_ne1 - n0);
     __global const char *wrow = T_ROW(w, m, w2, w3);
-    float acc[MM_NT];
-    float4 wv[8];
+    float16 acc[MM_NT];
+    float res[MM_NT];
+    float16 w0, w1;
     if (mi >= m_count)
         return;
     for (int t = 0; t < MM_NT; t++)
-        acc[t] = 0.0f;
+        acc[t] = (float16)(0.0f);
     for (int kb = 0; kb < nb_full; kb++) {
-        deq_block(type, wrow, w_nb0, kb, wv);
+        deq_block(type, wrow, w_nb0, kb, &w0, &w1);
         for (int t = 0; t < nn; t++) {
             __global const float *xr = (__global const float *)T_ROW(x, n0 + t, i2, i3) + kb * 32;
-            float4 s = wv[0] * vload4(0, xr);
-            for (int j = 1; j < 8; j++)
-                s += wv[j] * vload4(j, xr);
-            acc[t] += (s.x + s.y) + (s.z + s.w);
+            acc[t] += w0 * vload16(0, xr) + w1 * vload16(1, xr);
         }
     }
+    for (int t = 0; t < MM_NT; t++)
+        res[t] = hsum16(acc[t]);
     if (type == TY_F32 || type == TY_F16 || type == TY_BF16) {
         for (int k = nb_full * 32; k < K; k++) {
             float wk = ld_elem(type, wrow + (long)k * w_nb0);
             for (int t = 0; t < nn; t++)
-                acc[t] += wk * ((__global const float *)T_ROW(x, n0 + t, i2, i3))[k];
+                res[t] += wk * ((__global const float *)T_ROW(x, n0 + t, i2, i3))[k];
         }
     }
     for (int t = 0; t < nn; t++)
-        *(__global float *)T_AT(d, m, n0 + t, i2, i3) = acc[t];
+        *(__global float *)T_AT(d, m, n0 + t, i2, i3) = res[t];
 }
 
 __kernel void k_mm_f32(int m_begin, int m_count, T_ARGS(x), T_ARGS(w), T_ARGS(d))
