@@ -209,6 +209,26 @@ LOOM_API loom_status loom_model_chat_format(const loom_model *model, const loom_
                                             size_t n_messages, bool add_assistant_prompt, char *buf, size_t capacity,
                                             size_t *length);
 
+/* `type` of loom_model_save that keeps every stored tensor type. */
+#define LOOM_SAVE_KEEP_TYPES 0xffffffffu
+
+/* Write `model` as a GGUF file at `path`: every tensor of its file (float tensors converted to
+ * `type` when it is LOOM_TYPE_F32 or LOOM_TYPE_F16; LOOM_SAVE_KEEP_TYPES keeps every type;
+ * quantized tensors are kept), the file's metadata (less the flattened "config.*" keys of a checkpoint's config.json)
+ * and the canonical metadata its architecture plugin exports, so that an official checkpoint
+ * (safetensors + config.json) becomes a self-describing model file (`loom convert`). On failure
+ * the message is in loom_engine_last_error of the model's engine. */
+LOOM_API loom_status loom_model_save(loom_model *model, const char *path, uint32_t type);
+/* Recover fine-tuned weights published as a difference to a base model (landmark attention's
+ * LLaMA-7B weight diff): `diff` is the loaded difference (its config.json names the fine-tuned
+ * model), `base_path` the base checkpoint. Each tensor becomes base + diff; vocabulary rows the
+ * base lacks ([PAD], <landmark>) start from the mean of the base rows, as the official recover()
+ * resizes the embeddings; the sum of all recovered weights is checked against the diff folder's
+ * checksum_psum.txt (tolerance 1e-2); the result is written as a GGUF file at `path` with F32
+ * or F16 tensors (`type`; LOOM_SAVE_KEEP_TYPES means F32). On failure the message is in loom_engine_last_error of the model's engine. */
+LOOM_API loom_status loom_model_save_weight_diff(loom_model *diff, const char *base_path, const char *path,
+                                                 uint32_t type);
+
 /* ============================================================================================ */
 /* Inference contexts                                                                           */
 /* ============================================================================================ */

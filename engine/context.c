@@ -14,17 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Until exec.c lands in this branch: resolve to NULL instead of failing the link. */
-#pragma weak loom_exec_create
-#pragma weak loom_exec_free
-#pragma weak loom_exec_reset_scratch
-#pragma weak loom_exec_placement_report
-#pragma weak loom_exec_device_name
-#pragma weak loom_host_tensor_new
-#pragma weak loom_host_tensor_view
-#pragma weak loom_host_tensor_read
-#pragma weak loom_host_exec_last_error
-
 struct loom_context {
     loom_model *model;
     loom_exec *exec;
@@ -61,7 +50,7 @@ uint32_t loom_context_n_ctx(const loom_context *ctx) { return ctx ? ctx->n_ctx :
 void loom_context_free(loom_context *ctx) {
     if (!ctx) return;
     if (ctx->arch && ctx->arch_ctx) ctx->arch->context_free(ctx->arch_ctx);
-    if (ctx->exec) loom_exec_free(ctx->exec); /* frees the persistent tensors (KV cache, logits) */
+    loom_exec_free(ctx->exec); /* frees the persistent tensors (KV cache, logits) */
     free(ctx->logits);
     free(ctx);
 }
@@ -116,8 +105,8 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     void *arch_model = NULL;
     loom_model_arch(model, &arch_model);
 
-    char err[512] = "no execution layer in this build";
-    loom_status st = !loom_exec_create ? LOOM_ERR_UNSUPPORTED : loom_exec_create(engine, backend, (uint32_t)n_threads, &ctx->exec, err, sizeof err);
+    char err[512] = "";
+    loom_status st = loom_exec_create(engine, backend, (uint32_t)n_threads, &ctx->exec, err, sizeof err);
     if (st != LOOM_OK) {
         loom_context_free(ctx);
         return loom_engine_set_error(engine, st, "context: backend '%s': %s", backend, err);
@@ -132,7 +121,8 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     if (st == LOOM_OK) st = reserve_logits(ctx, 1);
     if (st != LOOM_OK) {
         const char *why = loom_host_exec_last_error(ctx->exec);
-        loom_status ret = loom_engine_set_error(engine, st, "context: %s", why && why[0] ? why : loom_status_string(st));
+        loom_status ret =
+            loom_engine_set_error(engine, st, "context: %s", why && why[0] ? why : loom_status_string(st));
         loom_context_free(ctx);
         return ret;
     }
@@ -163,8 +153,8 @@ loom_status loom_context_eval(loom_context *ctx, const int32_t *tokens, size_t n
     }
     for (size_t i = 0; i < n_tokens; i++) {
         if (tokens[i] < 0 || tokens[i] >= ctx->n_vocab)
-            return set_error(ctx, LOOM_ERR_INVALID_ARGUMENT, "eval: token %zu is %d, outside the vocabulary of %lld",
-                             i, tokens[i], (long long)ctx->n_vocab);
+            return set_error(ctx, LOOM_ERR_INVALID_ARGUMENT, "eval: token %zu is %d, outside the vocabulary of %lld", i,
+                             tokens[i], (long long)ctx->n_vocab);
     }
     const bool all = flags == LOOM_EVAL_LOGITS_ALL;
     loom_status st = reserve_logits(ctx, all ? n_tokens : 1);
@@ -181,7 +171,8 @@ loom_status loom_context_eval(loom_context *ctx, const int32_t *tokens, size_t n
         if (st == LOOM_OK) st = ctx->arch->forward(ctx->arch_ctx, ctx->exec, tokens + start, n, ctx->n_past, logits);
         if (st == LOOM_OK) {
             float *dst = ctx->logits + (all ? start : 0) * (size_t)ctx->n_vocab;
-            st = loom_host_tensor_read(ctx->exec, logits, 0, dst, (uint64_t)rows * (uint64_t)ctx->n_vocab * sizeof *dst);
+            st =
+                loom_host_tensor_read(ctx->exec, logits, 0, dst, (uint64_t)rows * (uint64_t)ctx->n_vocab * sizeof *dst);
         }
         if (st != LOOM_OK) {
             const char *why = loom_host_exec_last_error(ctx->exec);

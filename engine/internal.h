@@ -11,7 +11,8 @@
  *   gguf.c        GGUF v2/v3 reader and writer
  *   safetensors.c safetensors reader (single and sharded) + Hugging Face config.json (json-c)
  *   file.c        loom_file: one model-file abstraction over GGUF / safetensors / HF folders
- *   tokenizer.c   SentencePiece-style and byte-level BPE tokenizers (PCRE2)
+ *   tokenizer.c   SentencePiece-style and byte-level BPE tokenizers (PCRE2); the algorithms are
+ *                 in tokenizer_spm.c and tokenizer_bpe.c, tokenizer.json loading in tokenizer_hf.c
  *   chat.c        chat templates
  *   model.c       loom_model_* (file + architecture plugin + tokenizer)
  *   exec.c        tensors, scratch arenas, op dispatch to backends with CPU fallback, placement
@@ -186,6 +187,104 @@ loom_status loom_hf_folder_open(loom_file *file, const char *dir, char *err, siz
  * LOOM_ERR_FORMAT, unreadable ones with LOOM_ERR_IO. */
 loom_status loom_file_map(loom_file *file, const char *path, const uint8_t **data, uint64_t *size, char *err,
                           size_t err_size);
+
+/* ============================================================================================ */
+/* tokenizer.c (+ tokenizer_spm.c, tokenizer_bpe.c, tokenizer_hf.c): tokenizers                 */
+/* ============================================================================================ */
+
+/*
+ * A tokenizer: SentencePiece-style BPE ("llama") or byte-level BPE ("gpt2"), read from GGUF
+ * `tokenizer.ggml.*` metadata or from a Hugging Face tokenizer.json. Immutable once created:
+ * every function below may be called from several threads at once. Token ids follow llama.cpp
+ * exactly (see docs/tokenizers.md for what was compared and the documented differences).
+ */
+typedef struct loom_tokenizer loom_tokenizer;
+
+/* Token attributes (llama.cpp's llama_token_attr values). */
+enum {
+    LOOM_TOKEN_ATTR_UNDEFINED = 0,
+    LOOM_TOKEN_ATTR_UNKNOWN = 1 << 0,
+    LOOM_TOKEN_ATTR_UNUSED = 1 << 1,
+    LOOM_TOKEN_ATTR_NORMAL = 1 << 2,
+    LOOM_TOKEN_ATTR_CONTROL = 1 << 3,
+    LOOM_TOKEN_ATTR_USER_DEFINED = 1 << 4,
+    LOOM_TOKEN_ATTR_BYTE = 1 << 5,
+    LOOM_TOKEN_ATTR_LSTRIP = 1 << 7,
+    LOOM_TOKEN_ATTR_RSTRIP = 1 << 8
+};
+
+/* A vocabulary handed over directly (tests, converters, tokenizer.json). Everything is copied. */
+typedef struct loom_vocab_desc {
+    const char *model;               /* "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE) */
+    const char *pre;                 /* pre-tokenizer name for "gpt2" (NULL = "default") */
+    uint32_t n_tokens;
+    const char *const *tokens;       /* NUL-terminated texts */
+    const float *scores;             /* NULL: all 0 */
+    const int32_t *token_types;      /* GGUF token types (1 normal .. 6 byte); NULL: all normal */
+    const uint32_t *token_attrs;     /* LOOM_TOKEN_ATTR_* overriding token_types; may be NULL */
+    uint32_t n_merges;
+    const char *const *merges;       /* "left right" */
+    int64_t bos, eos, eot, eom, unk, pad, sep; /* -1: none; -2: the model type's default */
+    int32_t add_bos, add_eos, add_space_prefix; /* 0/1, or -1 for the model type's default */
+    const char *chat_template;       /* may be NULL */
+    const char *general_name;        /* may be NULL */
+} loom_vocab_desc;
+
+/* Fill a descriptor with "defaults everywhere" (ids -2, flags -1). */
+void loom_vocab_desc_init(loom_vocab_desc *desc);
+loom_status loom_tokenizer_create(const loom_vocab_desc *desc, loom_tokenizer **out, char *err, size_t err_size);
+/* From an open model file: GGUF tokenizer.ggml.* keys, or for Hugging Face folders the
+ * tokenizer.json named by the metadata key "hf.tokenizer_json". */
+loom_status loom_tokenizer_create_from_file(const loom_file *file, loom_tokenizer **out, char *err, size_t err_size);
+/* From a Hugging Face tokenizer.json (plus tokenizer_config.json next to it, when present). */
+loom_status loom_tokenizer_create_from_hf_json(const char *path, loom_tokenizer **out, char *err, size_t err_size);
+void loom_tokenizer_free(loom_tokenizer *tok);
+
+/* Text to ids. flags: LOOM_TOKENIZE_ADD_BOS (= llama.cpp add_special: BOS/EOS when the model
+ * asks for them), LOOM_TOKENIZE_PARSE_SPECIAL (= llama.cpp parse_special). On
+ * LOOM_ERR_BUFFER_TOO_SMALL *n holds the needed count (tokens may be NULL with cap 0). */
+loom_status loom_tokenizer_encode(const loom_tokenizer *tok, const char *text, size_t len, uint32_t flags,
+                                  int32_t *tokens, size_t cap, size_t *n);
+/* The bytes of one token (control/unknown tokens only with render_special). On
+ * LOOM_ERR_BUFFER_TOO_SMALL *len holds the needed size. No NUL is written. */
+loom_status loom_tokenizer_piece(const loom_tokenizer *tok, int32_t token, bool render_special, char *buf,
+                                 size_t cap, size_t *len);
+/* Ids to text: the pieces concatenated, minus the space SentencePiece models put in front of
+ * the text (so that decode(encode(x)) == x). A NUL is written when there is room for it. */
+loom_status loom_tokenizer_decode(const loom_tokenizer *tok, const int32_t *tokens, size_t n, bool render_special,
+                                  char *buf, size_t cap, size_t *len);
+
+int32_t loom_tokenizer_n_vocab(const loom_tokenizer *tok);
+int32_t loom_tokenizer_bos(const loom_tokenizer *tok); /* -1 when none */
+int32_t loom_tokenizer_eos(const loom_tokenizer *tok);
+int32_t loom_tokenizer_eot(const loom_tokenizer *tok); /* end of turn (<|im_end|>, <|eot_id|>, ...) */
+int32_t loom_tokenizer_unk(const loom_tokenizer *tok);
+int32_t loom_tokenizer_pad(const loom_tokenizer *tok);
+bool loom_tokenizer_add_bos(const loom_tokenizer *tok);
+/* End of generation: EOS, EOT and the other end-of-turn tokens of the vocabulary. */
+bool loom_tokenizer_is_eog(const loom_tokenizer *tok, int32_t token);
+/* "llama" or "gpt2" (static). */
+const char *loom_tokenizer_model(const loom_tokenizer *tok);
+/* Pre-tokenizer name ("smollm", "llama3", ...; "" for SentencePiece). Borrowed. */
+const char *loom_tokenizer_pre(const loom_tokenizer *tok);
+/* The Jinja chat template of the model, or NULL. Borrowed. */
+const char *loom_tokenizer_chat_template(const loom_tokenizer *tok);
+/* Raw vocabulary text and attributes (LOOM_TOKEN_ATTR_*) of a token; NULL / 0 when out of range. */
+const char *loom_tokenizer_token_text(const loom_tokenizer *tok, int32_t token);
+uint32_t loom_tokenizer_token_attr(const loom_tokenizer *tok, int32_t token);
+float loom_tokenizer_token_score(const loom_tokenizer *tok, int32_t token);
+
+/* chat.c: render a conversation with a chat template. The family (ChatML, Llama-2 [INST],
+ * Llama-3, ...) is recognised from the Jinja text; no Jinja is interpreted. `template_text`
+ * NULL means ChatML. bos/eos are the token texts (may be NULL: ""). Unknown templates give
+ * LOOM_ERR_UNSUPPORTED with a message naming the template. The output is NUL-terminated; when
+ * len + 1 > cap the result is LOOM_ERR_BUFFER_TOO_SMALL and *len holds the length needed
+ * (without the NUL). */
+loom_status loom_chat_apply(const char *template_text, const char *bos, const char *eos, const loom_chat_message *msgs,
+                            size_t n, bool add_assistant, char *buf, size_t cap, size_t *len, char *err,
+                            size_t err_size);
+/* The family name loom_chat_apply would use ("chatml", "llama2", ...), or NULL when unknown. */
+const char *loom_chat_template_family(const char *template_text);
 
 /* ============================================================================================ */
 /* plugin.c / engine.c                                                                          */

@@ -15,43 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Until tokenizer.c and exec.c land in this branch (declarations as in the tokenizer branch):
- * resolve to NULL instead of failing the link. */
-typedef struct loom_tokenizer loom_tokenizer;
-loom_status loom_tokenizer_create_from_file(const loom_file *file, loom_tokenizer **out, char *err, size_t err_size);
-void loom_tokenizer_free(loom_tokenizer *tok);
-loom_status loom_tokenizer_encode(const loom_tokenizer *tok, const char *text, size_t len, uint32_t flags,
-                                  int32_t *tokens, size_t cap, size_t *n);
-loom_status loom_tokenizer_piece(const loom_tokenizer *tok, int32_t token, bool render_special, char *buf,
-                                 size_t cap, size_t *len);
-loom_status loom_tokenizer_decode(const loom_tokenizer *tok, const int32_t *tokens, size_t n, bool render_special,
-                                  char *buf, size_t cap, size_t *len);
-int32_t loom_tokenizer_n_vocab(const loom_tokenizer *tok);
-int32_t loom_tokenizer_bos(const loom_tokenizer *tok);
-int32_t loom_tokenizer_eos(const loom_tokenizer *tok);
-bool loom_tokenizer_is_eog(const loom_tokenizer *tok, int32_t token);
-const char *loom_tokenizer_model(const loom_tokenizer *tok);
-const char *loom_tokenizer_chat_template(const loom_tokenizer *tok);
-const char *loom_tokenizer_token_text(const loom_tokenizer *tok, int32_t token);
-loom_status loom_chat_apply(const char *template_text, const char *bos, const char *eos, const loom_chat_message *msgs,
-                            size_t n, bool add_assistant, char *buf, size_t cap, size_t *len, char *err,
-                            size_t err_size);
-#pragma weak loom_tokenizer_create_from_file
-#pragma weak loom_tokenizer_free
-#pragma weak loom_tokenizer_encode
-#pragma weak loom_tokenizer_piece
-#pragma weak loom_tokenizer_decode
-#pragma weak loom_tokenizer_n_vocab
-#pragma weak loom_tokenizer_bos
-#pragma weak loom_tokenizer_eos
-#pragma weak loom_tokenizer_is_eog
-#pragma weak loom_tokenizer_model
-#pragma weak loom_tokenizer_chat_template
-#pragma weak loom_tokenizer_token_text
-#pragma weak loom_chat_apply
-#pragma weak loom_tensor_wrap_host
-#pragma weak loom_tensor_free_wrapped
-
 struct loom_model {
     loom_engine *engine;
     loom_file *file;
@@ -142,8 +105,10 @@ loom_status loom_host_model_tensor(const loom_model *model, const char *name, lo
             *out = t;
             return LOOM_OK;
         }
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return LOOM_ERR_NOT_FOUND;
 }
@@ -155,9 +120,10 @@ loom_status loom_host_model_tensor(const loom_model *model, const char *name, lo
 void loom_model_free(loom_model *m) {
     if (!m) return;
     if (m->arch && m->arch_model) m->arch->model_free(m->arch_model);
-    if (m->tok) loom_tokenizer_free(m->tok);
-    if (m->tensors && loom_tensor_free_wrapped) {
-        for (uint32_t i = 0; i < m->n_tensors; i++) loom_tensor_free_wrapped(m->tensors[i]);
+    loom_tokenizer_free(m->tok);
+    if (m->tensors) {
+        for (uint32_t i = 0; i < m->n_tensors; i++)
+            loom_tensor_free_wrapped(m->tensors[i]);
     }
     free(m->tensors);
     free(m->by_name);
@@ -180,7 +146,8 @@ static bool fault_in(const loom_model *m, const loom_model_params *params) {
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const loom_file_tensor *ft = loom_file_tensor_at(m->file, i);
         const uint8_t *p = ft->data;
-        for (uint64_t off = 0; off < ft->size; off += 4096) sink ^= p[off];
+        for (uint64_t off = 0; off < ft->size; off += 4096)
+            sink ^= p[off];
         done += ft->size;
         if (progress && !progress(done, m->weight_bytes, user)) return false;
     }
@@ -241,10 +208,7 @@ loom_status loom_model_load(loom_engine *engine, const char *path, const loom_mo
     }
 
     /* Every weight as an engine tensor (borrowing the mapping), with a name index. */
-    if (!loom_tensor_wrap_host) {
-        loom_model_free(m);
-        return loom_engine_set_error(engine, LOOM_ERR_UNSUPPORTED, "no execution layer in this build");
-    }
+
     m->n_tensors = loom_file_tensor_count(m->file);
     m->tensors = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->tensors);
     m->by_name = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *m->by_name);
@@ -254,8 +218,8 @@ loom_status loom_model_load(loom_engine *engine, const char *path, const loom_mo
     }
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const loom_file_tensor *ft = loom_file_tensor_at(m->file, i);
-        st = loom_tensor_wrap_host(ft->name, ft->type, ft->n_dims, ft->ne, ft->data, LOOM_TENSOR_WEIGHT,
-                                   &m->tensors[i]);
+        st =
+            loom_tensor_wrap_host(ft->name, ft->type, ft->n_dims, ft->ne, ft->data, LOOM_TENSOR_WEIGHT, &m->tensors[i]);
         if (st != LOOM_OK) {
             m->n_tensors = i;
             loom_model_free(m);
@@ -288,11 +252,7 @@ loom_status loom_model_load(loom_engine *engine, const char *path, const loom_mo
     m->arch->model_dims(m->arch_model, &m->n_vocab, &m->n_ctx_train, &m->n_embd, &m->n_layer);
 
     /* The tokenizer (optional). */
-    if (loom_tokenizer_create_from_file) {
-        st = loom_tokenizer_create_from_file(m->file, &m->tok, m->tokenizer_error, sizeof m->tokenizer_error);
-    } else {
-        st = loom_err(m->tokenizer_error, sizeof m->tokenizer_error, LOOM_ERR_UNSUPPORTED, "no tokenizer in this build");
-    }
+    st = loom_tokenizer_create_from_file(m->file, &m->tok, m->tokenizer_error, sizeof m->tokenizer_error);
     if (st != LOOM_OK) {
         m->tok = NULL;
         loom_log(LOOM_LOG_WARN, "model", "%s: no usable tokenizer (%s); token ids only", path, m->tokenizer_error);
@@ -370,7 +330,8 @@ loom_status loom_model_tensor_at(const loom_model *model, uint32_t index, loom_t
         .file_offset = ft->offset,
         .name = ft->name,
     };
-    for (int i = 0; i < 4; i++) d.ne[i] = i < (int)ft->n_dims ? ft->ne[i] : 1;
+    for (int i = 0; i < 4; i++)
+        d.ne[i] = i < (int)ft->n_dims ? ft->ne[i] : 1;
     memcpy(out, &d, d.struct_size);
     return LOOM_OK;
 }

@@ -39,6 +39,11 @@ const loom_type_traits *loom_type_get_traits(uint32_t type) {
     return &type_traits[type];
 }
 
+const char *loom_type_name(uint32_t type) {
+    const loom_type_traits *t = loom_type_get_traits(type);
+    return t ? t->name : "unknown";
+}
+
 uint64_t loom_type_row_bytes(uint32_t type, int64_t n) {
     const loom_type_traits *t = loom_type_get_traits(type);
     if (!t || n < 0 || n % t->block_size) return 0;

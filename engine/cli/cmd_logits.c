@@ -3,6 +3,8 @@
  *
  *   loom logits [-m MODEL] (--tokens 1,2,3 | -p TEXT) [-o FILE] [--top N] [--json]
  *
+ * (-o with a value without '=' is the output file; -o KEY=VALUE stays the common option.)
+ *
  * With -o the full logits are written as raw little-endian float32, one row of n_vocab values
  * per token ([n_tokens, n_vocab], row-major). Without it (or in addition) the top N entries of
  * each row are printed, as text or JSON.
@@ -57,6 +59,10 @@ static int parse_tokens(const char *list, int32_t **out, size_t *n) {
 
 int loom_cmd_logits(int argc, char **argv) {
     const char *cmd = "logits";
+    /* "-o FILE" (no '=') is the output file here, not the common -o KEY=VALUE. */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (!strcmp(argv[i], "-o") && !strchr(argv[i + 1], '=')) argv[i] = (char *)"--output";
+    }
     loom_options *opts = NULL;
     int rc = loom_cli_common_options(&argc, argv, &opts);
     if (rc) return rc;
@@ -152,7 +158,8 @@ int loom_cmd_logits(int argc, char **argv) {
         printf("{\"model\": ");
         loom_cli_json_string(stdout, info.path);
         printf(", \"n_vocab\": %lld, \"tokens\": [", (long long)info.n_vocab);
-        for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", tokens[i]);
+        for (size_t i = 0; i < n; i++)
+            printf("%s%d", i ? ", " : "", tokens[i]);
         printf("], \"output\": ");
         loom_cli_json_string(stdout, out_path ? out_path : "");
         printf(", \"top\": [");
@@ -163,7 +170,8 @@ int loom_cmd_logits(int argc, char **argv) {
         long long k = 0;
         for (int64_t v = 0; v < info.n_vocab; v++) {
             long long at = k;
-            while (at > 0 && l[best[at - 1]] < l[v]) at--;
+            while (at > 0 && l[best[at - 1]] < l[v])
+                at--;
             if (at >= top) continue;
             long long end = k < top ? k : top - 1;
             memmove(best + at + 1, best + at, (size_t)(end - at) * sizeof *best);
@@ -172,11 +180,13 @@ int loom_cmd_logits(int argc, char **argv) {
         }
         if (json) {
             printf("%s[", i ? ", " : "");
-            for (long long j = 0; j < k; j++) printf("%s{\"id\": %d, \"logit\": %.6g}", j ? ", " : "", best[j], (double)l[best[j]]);
+            for (long long j = 0; j < k; j++)
+                printf("%s{\"id\": %d, \"logit\": %.6g}", j ? ", " : "", best[j], (double)l[best[j]]);
             printf("]");
         } else {
             printf("%zu (token %d):", i, tokens[i]);
-            for (long long j = 0; j < k; j++) printf(" %d:%.4f", best[j], (double)l[best[j]]);
+            for (long long j = 0; j < k; j++)
+                printf(" %d:%.4f", best[j], (double)l[best[j]]);
             printf("\n");
         }
     }

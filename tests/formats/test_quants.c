@@ -26,6 +26,7 @@ static void test_traits(void) {
     for (uint32_t i = 0; i < LOOM_TYPE_COUNT; i++) CHECK(loom_type_get_traits(i) != NULL);
     CHECK(loom_type_get_traits(LOOM_TYPE_COUNT) == NULL);
     CHECK(loom_type_get_traits(9999) == NULL);
+    CHECK(!strcmp(loom_type_name(LOOM_TYPE_Q4_K), "q4_k") && !strcmp(loom_type_name(9999), "unknown"));
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_1, 64) == 40);
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_K, 512) == 288);
     CHECK(loom_type_row_bytes(LOOM_TYPE_Q4_K, 100) == 0);
@@ -250,6 +251,64 @@ static void test_quantize(void) {
     CHECK(loom_quantize_row(LOOM_TYPE_Q4_1, x, q41, 32) == LOOM_OK);
 }
 
+static size_t unhex(const char *h, uint8_t *out, size_t cap) {
+    size_t n = 0;
+    for (; h[0] && h[1] && n < cap; h += 2) {
+        unsigned v;
+        if (sscanf(h, "%2x", &v) != 1) break;
+        out[n++] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* Bit-exact agreement with llama.cpp's reference routines as ported in the `gguf` Python package
+ * (fixtures/quant_ref.txt, written by scripts/quant_reference.py). */
+static void test_against_gguf_py(void) {
+    FILE *f = fopen(LOOM_FORMATS_FIXTURES "/quant_ref.txt", "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char line[1 << 16];
+    static uint8_t a[1 << 14], b[1 << 14], mine[1 << 14];
+    int n_quant = 0, n_deq = 0;
+    while (fgets(line, sizeof line, f)) {
+        char kind[16], type[16];
+        int n, off = 0;
+        if (sscanf(line, "%15s %15s %d %n", kind, type, &n, &off) != 3) continue;
+        char *h1 = line + off, *tab = strchr(h1, '\t');
+        if (!tab) continue;
+        *tab = 0;
+        size_t na = unhex(h1, a, sizeof a), nb = unhex(tab + 1, b, sizeof b);
+        uint32_t t = UINT32_MAX;
+        for (uint32_t i = 0; i < LOOM_TYPE_COUNT; i++)
+            if (!strcmp(loom_type_get_traits(i)->name, type)) t = i;
+        CHECK(t != UINT32_MAX);
+        if (t == UINT32_MAX) continue;
+        if (!strcmp(kind, "quant")) {
+            CHECK(na == (size_t)n * 4 && nb == loom_type_row_bytes(t, n));
+            float x[1024];
+            memcpy(x, a, na);
+            CHECK(loom_quantize_row(t, x, mine, n) == LOOM_OK);
+            CHECK_MSG(!memcmp(mine, b, nb), "%s quantisation of %d values differs from gguf-py", type, n);
+            n_quant++;
+        } else {
+            CHECK(nb == (size_t)n * 4 && na == loom_type_row_bytes(t, n));
+            float y[1024];
+            CHECK(loom_dequantize_row(t, a, y, n) == LOOM_OK);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                float want;
+                memcpy(&want, b + 4 * i, 4);
+                if (memcmp(&want, &y[i], 4) && bad++ < 3)
+                    fprintf(stderr, "%s[%d] = %.9g, gguf-py %.9g\n", type, i, (double)y[i], (double)want);
+            }
+            CHECK_MSG(bad == 0, "%s: %d of %d dequantised values differ", type, bad, n);
+            n_deq++;
+        }
+    }
+    fclose(f);
+    CHECK(n_quant == 15 && n_deq == 2);
+}
+
 int main(void) {
     test_traits();
     test_fp16();
@@ -257,5 +316,6 @@ int main(void) {
     test_dequant_q4_k();
     test_dequant_q6_k();
     test_quantize();
+    test_against_gguf_py();
     CHECK_DONE();
 }

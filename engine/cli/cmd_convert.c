@@ -1,0 +1,97 @@
+/*
+ * cmd_convert.c - `loom convert`: an official checkpoint (or any model the engine opens) to a
+ * self-describing GGUF model file.
+ *
+ *   loom convert IN OUT [--type f32|f16|keep]
+ *   loom convert DIFF OUT --base BASE [--type f32|f16]
+ *
+ * IN is opened like any model (a .gguf file, a .safetensors file, a Hugging Face or fixture
+ * folder with config.json); the matching architecture plugin exports the canonical metadata
+ * (general.architecture, "<arch>.*") that is written with the tensors. With --base, IN is a
+ * published weight difference (landmark attention's LLaMA-7B diff) added to BASE, with the
+ * vocabulary resize and the checksum of the official recover().
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: loom convert IN OUT [--type f32|f16|keep] [--base BASE]\n"
+               "  IN            a checkpoint: .safetensors (+ config.json in its folder), a folder, or a .gguf file\n"
+               "  OUT           the GGUF file to write\n"
+               "  --type T      float tensors as f32 or f16 (default: keep the stored types)\n"
+               "  --base BASE   IN is a weight difference to add to the base checkpoint BASE\n");
+}
+
+int loom_cmd_convert(int argc, char **argv) {
+    const char *cmd = "convert";
+    loom_options *opts = NULL;
+    int rc = loom_cli_common_options(&argc, argv, &opts);
+    if (rc) return rc;
+    const char *in = NULL, *out = NULL, *base = NULL, *type_name = "keep";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            loom_options_free(opts);
+            return 0;
+        } else if (!strcmp(a, "--type") && i + 1 < argc) {
+            type_name = argv[++i];
+        } else if (!strcmp(a, "--base") && i + 1 < argc) {
+            base = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            loom_cli_error(cmd, "unknown option or missing value: %s", a);
+            goto usage_error;
+        } else if (!in) {
+            in = a;
+        } else if (!out) {
+            out = a;
+        } else {
+            loom_cli_error(cmd, "unexpected argument: %s", a);
+            goto usage_error;
+        }
+    }
+    if (!in || !out) {
+        loom_cli_error(cmd, "IN and OUT are required");
+        goto usage_error;
+    }
+    uint32_t type;
+    if (!strcmp(type_name, "f32")) {
+        type = LOOM_TYPE_F32;
+    } else if (!strcmp(type_name, "f16")) {
+        type = LOOM_TYPE_F16;
+    } else if (!strcmp(type_name, "keep")) {
+        type = LOOM_SAVE_KEEP_TYPES;
+    } else {
+        loom_cli_error(cmd, "--type must be f32, f16 or keep, not '%s'", type_name);
+        goto usage_error;
+    }
+    loom_engine *engine = loom_cli_engine(opts);
+    loom_options_free(opts);
+    if (!engine) return 1;
+    loom_model *model = NULL;
+    loom_status st = loom_model_load(engine, in, NULL, &model);
+    if (st != LOOM_OK) {
+        loom_cli_error(cmd, "cannot open '%s': %s", in, loom_engine_last_error(engine));
+        loom_engine_free(engine);
+        return 1;
+    }
+    st = base ? loom_model_save_weight_diff(model, base, out, type) : loom_model_save(model, out, type);
+    if (st != LOOM_OK) {
+        loom_cli_error(cmd, "%s", loom_engine_last_error(engine));
+    } else {
+        loom_model_info info = {.struct_size = sizeof info};
+        loom_model_get_info(model, &info);
+        fprintf(stderr, "loom convert: wrote %s (%s, plugin %s, %u tensors)\n", out,
+                info.architecture ? info.architecture : "?", info.arch_plugin ? info.arch_plugin : "?",
+                info.n_tensors);
+    }
+    loom_model_free(model);
+    loom_engine_free(engine);
+    return st == LOOM_OK ? 0 : 1;
+usage_error:
+    usage(stderr);
+    loom_options_free(opts);
+    return 2;
+}
