@@ -88,6 +88,7 @@ typedef struct odnn_device {
     odnn_state *state;
     int mode;    /* ODNN_* for prepared weights, or ODNN_AUTO */
     int threads; /* OpenMP threads for large matmuls */
+    int refused; /* the requested path is unavailable here: every matmul is declined (error says why) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     odnn_prim cache[ODNN_CACHE];

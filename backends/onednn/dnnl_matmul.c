@@ -210,10 +210,12 @@ static const char *check_matmul(const loom_op_params *p, const loom_tensor_view 
     return NULL;
 }
 
-int32_t odnn_supports_op(void *dev, const loom_op_params *params, const loom_tensor_view *dst,
+int32_t odnn_supports_op(void *handle, const loom_op_params *params, const loom_tensor_view *dst,
                          const loom_tensor_view *const *srcs, uint32_t n_srcs)
 {
-    (void)dev;
+    const odnn_device *dev = handle;
+    if (dev == NULL || dev->refused)
+        return 0;
     return check_matmul(params, dst, srcs, n_srcs) == NULL;
 }
 
@@ -243,6 +245,8 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
         *extra = NULL;
     if (dev == NULL || w == NULL || extra == NULL)
         return LOOM_ERR_INVALID_ARGUMENT;
+    if (dev->refused)
+        return LOOM_OK; /* nothing will run here */
     odnn_type_size(w->type, &block, &bytes);
     /* Nothing to do for what matmuls never read as weights (norm gains, ...) or for f32 weights
      * on the f32 path (read in place). */
@@ -454,6 +458,8 @@ loom_status odnn_compute(void *handle, const loom_op_params *params, const loom_
     loom_status rc;
     if (dev == NULL)
         return LOOM_ERR_INVALID_ARGUMENT;
+    if (dev->refused)
+        return LOOM_ERR_UNAVAILABLE; /* dev->error says why */
     why = check_matmul(params, dst, srcs, n_srcs);
     if (why != NULL)
         return odnn_fail(dev, LOOM_ERR_UNSUPPORTED, "op %u: %s", params != NULL ? (unsigned)params->op : 0u, why);

@@ -233,6 +233,7 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
     const char *mode = kv_find(options, "plugin.onednn.mode");
     const char *threads = kv_find(options, "threads");
     int path;
+    const char *refused = NULL;
     dnnl_status_t s;
 
     if (out == NULL)
@@ -247,17 +248,13 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
     } else if (strcmp(mode, "f32") == 0) {
         path = ODNN_F32;
     } else if (strcmp(mode, "bf16") == 0) {
-        if (!st->bf16_ok) {
-            odnn_log(LOOM_LOG_WARN, "plugin.onednn.mode=bf16: %s", st->bf16_why);
-            return LOOM_ERR_UNAVAILABLE;
-        }
         path = ODNN_BF16;
+        if (!st->bf16_ok)
+            refused = st->bf16_why;
     } else if (strcmp(mode, "int8") == 0) {
-        if (!st->int8_ok) {
-            odnn_log(LOOM_LOG_WARN, "plugin.onednn.mode=int8: %s", st->int8_why);
-            return LOOM_ERR_UNAVAILABLE;
-        }
         path = ODNN_INT8;
+        if (!st->int8_ok)
+            refused = st->int8_why;
     } else {
         odnn_log(LOOM_LOG_ERROR, "plugin.onednn.mode=%s: expected f32, bf16, int8 or auto", mode);
         return LOOM_ERR_CONFIG;
@@ -268,6 +265,14 @@ static loom_status odnn_device_open(void *state, uint32_t index, const loom_kv_l
     pthread_mutex_init(&dev->lock, NULL);
     dev->state = st;
     dev->mode = path;
+    if (refused != NULL) {
+        /* The path asked for cannot give right numbers here: the device opens but declines every
+         * matmul, so the engine runs them on the CPU reference (never wrong results). */
+        dev->refused = 1;
+        snprintf(dev->error, sizeof dev->error, "plugin.onednn.mode=%s: %s; matmuls fall back to the CPU reference",
+                 mode, refused);
+        odnn_log(LOOM_LOG_WARN, "%s", dev->error);
+    }
     /* OpenMP threads for large matmuls: the global "threads" option, else OpenMP's default.
      * Set before every primitive creation and execution (the setting is per calling thread). */
     dev->threads = threads != NULL && atoi(threads) > 0 ? atoi(threads)

@@ -10,7 +10,8 @@
  * tokenization) to run; KEY=VALUE are extra options (e.g. plugin.onednn.mode=f32);
  * --ctx N uses chunks of N tokens instead of 512 (quicker; perplexity then scores positions
  * N/2 .. N-2); --expect-fallback requires the placement report to show ops run on the CPU reference with
- * bytes copied back from the device (mixed placement, e.g. with plugin.opencl.disable_ops).
+ * bytes copied back from the device (mixed placement, e.g. with plugin.opencl.disable_ops);
+ * --expect-fallback-op OP requires every OP of the report to have run on the CPU reference.
  *
  * Each chunk is evaluated from an empty context (logits of every position) on an exec of BACKEND
  * and on one of the CPU reference. Checks:
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
     double kl_sum = 0, nll_ref = 0, nll_dev = 0, t_ref = 0, t_dev = 0, kl_max = 0;
     long n_pos = 0, n_top1 = 0, n_scored = 0;
     int quantized, failed = 0, expect_fallback = 0, CHUNK = CHUNK_DEFAULT;
+    const char *fallback_op = NULL;
 
     if (argc < 4) {
         fprintf(stderr, "usage: test_backend_e2e BACKEND VARIANT CHUNKS [KEY=VALUE ...]\n");
@@ -177,6 +179,10 @@ int main(int argc, char **argv)
         const char *eq = strchr(argv[i], '=');
         if (strcmp(argv[i], "--expect-fallback") == 0) {
             expect_fallback = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--expect-fallback-op") == 0 && i + 1 < argc) {
+            fallback_op = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
@@ -303,6 +309,30 @@ int main(int argc, char **argv)
             }
             if (in == 0 || out == 0) {
                 fprintf(stderr, "FAIL: expected bytes copied to and from %s (in %llu, out %llu)\n", backend, in, out);
+                failed = 1;
+            }
+        }
+        if (fallback_op != NULL) {
+            /* Each report line: op name, types, device, count, "(fallback)" when not the first device. */
+            const char *line = loom_context_placement(dev);
+            int seen = 0;
+            size_t n = strlen(fallback_op);
+            while (line != NULL && *line) {
+                const char *end = strchr(line, '\n');
+                size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+                if (strncmp(line, fallback_op, n) == 0 && line[n] == ' ') {
+                    char buf[256];
+                    snprintf(buf, sizeof buf, "%.*s", (int)len, line);
+                    seen = 1;
+                    if (strstr(buf, "(fallback)") == NULL) {
+                        fprintf(stderr, "FAIL: %s ran on %s: %s\n", fallback_op, backend, buf);
+                        failed = 1;
+                    }
+                }
+                line = end != NULL ? end + 1 : NULL;
+            }
+            if (!seen) {
+                fprintf(stderr, "FAIL: no %s in the placement report\n", fallback_op);
                 failed = 1;
             }
         }
