@@ -66,3 +66,30 @@ float odnn_quantize_row_u8(const float *x, uint8_t *q, int64_t n)
     }
     return s;
 }
+
+int odnn_blocks_s8(uint32_t type, const void *row, int64_t k, int8_t *q, float *scale, float *offset, int32_t *sums)
+{
+    const uint8_t *p = row;
+    int64_t bytes = type == LOOM_TYPE_Q8_0 ? 34 : type == LOOM_TYPE_Q4_0 ? 18 : type == LOOM_TYPE_Q4_1 ? 20 : 0;
+    if (bytes == 0 || k % 32 != 0)
+        return -1;
+    for (int64_t b = 0; b < k / 32; b++, p += bytes) {
+        int8_t *o = q + 32 * b;
+        int32_t sum = 0;
+        scale[b] = lbu_fp16_to_fp32(lbu_read_u16(p));
+        /* Q4_1: d q + m = d (q - 8) + (m + 8 d): centred values keep the activations' rounding
+         * errors from adding up along the row (they multiply d (q - 8), not d q). */
+        offset[b] = type == LOOM_TYPE_Q4_1 ? lbu_fp16_to_fp32(lbu_read_u16(p + 2)) + 8.0f * scale[b] : 0.0f;
+        for (int i = 0; i < 32; i++) {
+            if (type == LOOM_TYPE_Q8_0)
+                o[i] = (int8_t)p[2 + i];
+            else if (type == LOOM_TYPE_Q4_0)
+                o[i] = (int8_t)(((i < 16 ? p[2 + i] : p[2 + i - 16] >> 4) & 15) - 8);
+            else
+                o[i] = (int8_t)(((i < 16 ? p[4 + i] : p[4 + i - 16] >> 4) & 15) - 8);
+            sum += o[i];
+        }
+        sums[b] = sum;
+    }
+    return 0;
+}

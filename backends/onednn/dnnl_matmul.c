@@ -6,8 +6,12 @@
  * w^T (K x N, read in place from w's [N, K] rows: strides {1, ldw}) and dst (M x N, stride ldd).
  *   f32  : x and w as f32 (weights of other types decoded once at weight_prepare)
  *   bf16 : x rounded to bf16 per call, w rounded to bf16 once; f32 accumulation and result
- *   int8 : x quantized per row to u8 (q + 128, scale max|x|/127), w to s8 per row once;
- *          y = sx * sw * (sum - 128 * rowsum(w_q)) from oneDNN's exact s32 sums (VNNI only)
+ *   int8 : k is cut into groups of 32 (as llama.cpp's 8-bit blocks); x is quantized per row and
+ *          group to u8 (q + 128, scale max|x|/127). Q8_0/Q4_0/Q4_1 weights keep their own block
+ *          values (w = d q + m: exact); other types are quantized once per row and group to s8
+ *          (m = 0). One batched oneDNN matmul gives the exact s32 sum of every group (VNNI
+ *          only), and y = sum_g (sx_g d_g (sum_g - 128 rowsum_g(q)) + m_g sum_g(x)). Per-row
+ *          scales (one group) and requantized Q4_1 blocks each lost far more (perplexity +5%).
  * Matmuls whose right operand was not prepared (activations, e.g. attention scores) use f32.
  */
 #include "dnnl_internal.h"
@@ -19,16 +23,24 @@
 /* Primitives                                                                                   */
 /* ============================================================================================ */
 
-static dnnl_status_t make_md(dnnl_memory_desc_t *md, int64_t rows, int64_t cols, dnnl_data_type_t dt,
-                             int64_t stride_rows, int64_t stride_cols)
+/* A [rows, cols] matrix, or with batch > 1 a [batch, rows, cols] stack of them. */
+static dnnl_status_t make_md(dnnl_memory_desc_t *md, int64_t batch, int64_t stride_batch, int64_t rows, int64_t cols,
+                             dnnl_data_type_t dt, int64_t stride_rows, int64_t stride_cols)
 {
-    dnnl_dims_t dims = {rows, cols}, strides = {stride_rows, stride_cols};
-    return odnn.dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+    if (batch > 1) {
+        dnnl_dims_t dims = {batch, rows, cols}, strides = {stride_batch, stride_rows, stride_cols};
+        return odnn.dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides);
+    } else {
+        dnnl_dims_t dims = {rows, cols}, strides = {stride_rows, stride_cols};
+        return odnn.dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+    }
 }
 
-static dnnl_status_t create_prim(dnnl_engine_t engine, int path, int64_t m, int64_t k, int64_t n, int64_t lda,
-                                 int64_t ldw, int64_t ldd, dnnl_primitive_t *prim, dnnl_memory_desc_t *src_md,
-                                 dnnl_memory_desc_t *wei_md, dnnl_memory_desc_t *dst_md)
+/* g > 1 (int8 groups): g matmuls of k-wide slices of the same rows: src (i, r, c) at
+ * i*k + r*lda + c, weights (i, c, col) at i*k + c + col*ldw, dst (i, r, col) at i*m*n + r*ldd + col. */
+static dnnl_status_t create_prim(dnnl_engine_t engine, int path, int64_t g, int64_t m, int64_t k, int64_t n,
+                                 int64_t lda, int64_t ldw, int64_t ldd, dnnl_primitive_t *prim,
+                                 dnnl_memory_desc_t *src_md, dnnl_memory_desc_t *wei_md, dnnl_memory_desc_t *dst_md)
 {
     dnnl_data_type_t st = path == ODNN_BF16 ? dnnl_bf16 : path == ODNN_INT8 ? dnnl_u8 : dnnl_f32;
     dnnl_data_type_t wt = path == ODNN_BF16 ? dnnl_bf16 : path == ODNN_INT8 ? dnnl_s8 : dnnl_f32;
@@ -37,8 +49,9 @@ static dnnl_status_t create_prim(dnnl_engine_t engine, int path, int64_t m, int6
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t s;
     *prim = NULL;
-    if ((s = make_md(src_md, m, k, st, lda, 1)) != dnnl_success || (s = make_md(wei_md, k, n, wt, 1, ldw)) != dnnl_success ||
-        (s = make_md(dst_md, m, n, dt, ldd, 1)) != dnnl_success)
+    if ((s = make_md(src_md, g, k, m, k, st, lda, 1)) != dnnl_success ||
+        (s = make_md(wei_md, g, k, k, n, wt, 1, ldw)) != dnnl_success ||
+        (s = make_md(dst_md, g, m * n, m, n, dt, ldd, 1)) != dnnl_success)
         return s;
     if ((s = odnn.dnnl_matmul_desc_init(&desc, src_md, wei_md, NULL, dst_md)) != dnnl_success)
         return s;
@@ -53,7 +66,8 @@ int odnn_probe_path(dnnl_engine_t engine, int path)
 {
     dnnl_memory_desc_t a, b, c;
     dnnl_primitive_t prim = NULL;
-    dnnl_status_t s = create_prim(engine, path, 4, 64, 16, 64, 64, 16, &prim, &a, &b, &c);
+    dnnl_status_t s = path == ODNN_INT8 ? create_prim(engine, path, 2, 4, 32, 16, 64, 64, 16, &prim, &a, &b, &c)
+                                        : create_prim(engine, path, 1, 4, 64, 16, 64, 64, 16, &prim, &a, &b, &c);
     if (prim != NULL)
         odnn.dnnl_primitive_destroy(prim);
     return s == dnnl_success ? 0 : -1;
@@ -90,18 +104,18 @@ static void set_threads(int nthr)
         odnn.omp_set_num_threads(nthr);
 }
 
-static loom_status get_prim(odnn_device *dev, int path, int64_t m, int64_t k, int64_t n, int64_t lda, int64_t ldw,
-                            int64_t ldd, odnn_prim **out)
+static loom_status get_prim(odnn_device *dev, int path, int64_t g, int64_t m, int64_t k, int64_t n, int64_t lda,
+                            int64_t ldw, int64_t ldd, odnn_prim **out)
 {
-    int nthr = m * k * n < ODNN_SMALL_WORK ? 1 : dev->threads;
+    int nthr = g * m * k * n < ODNN_SMALL_WORK ? 1 : dev->threads;
     odnn_prim *victim = &dev->cache[0];
     dnnl_memory_desc_t smd, wmd, dmd;
     dnnl_status_t s;
     dev->clock++;
     for (int i = 0; i < ODNN_CACHE; i++) {
         odnn_prim *p = &dev->cache[i];
-        if (p->used && p->path == path && p->nthr == nthr && p->m == m && p->k == k && p->n == n && p->lda == lda &&
-            p->ldw == ldw && p->ldd == ldd) {
+        if (p->used && p->path == path && p->nthr == nthr && p->g == g && p->m == m && p->k == k && p->n == n &&
+            p->lda == lda && p->ldw == ldw && p->ldd == ldd) {
             p->stamp = dev->clock;
             set_threads(nthr);
             dev->cache_hits++;
@@ -115,7 +129,7 @@ static loom_status get_prim(odnn_device *dev, int path, int64_t m, int64_t k, in
     if (victim->used)
         prim_destroy(victim);
     set_threads(nthr);
-    s = create_prim(dev->engine, path, m, k, n, lda, ldw, ldd, &victim->prim, &smd, &wmd, &dmd);
+    s = create_prim(dev->engine, path, g, m, k, n, lda, ldw, ldd, &victim->prim, &smd, &wmd, &dmd);
     if (s == dnnl_success)
         s = odnn.dnnl_memory_create(&victim->src, &smd, dev->engine, DNNL_MEMORY_NONE);
     if (s == dnnl_success)
@@ -131,6 +145,7 @@ static loom_status get_prim(odnn_device *dev, int path, int64_t m, int64_t k, in
     victim->used = 1;
     victim->path = path;
     victim->nthr = nthr;
+    victim->g = g;
     victim->m = m;
     victim->k = k;
     victim->n = n;
@@ -230,6 +245,7 @@ static void weight_free(odnn_weight *pw)
     odnn_free(pw->data);
     odnn_free(pw->scale);
     odnn_free(pw->rowsum);
+    odnn_free(pw->offset);
     free(pw);
 }
 
@@ -276,10 +292,13 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
     pw->data = odnn_alloc((size_t)(rows * k * elem));
     if (pw->data == NULL)
         goto oom;
+    pw->group = k % ODNN_INT8_GROUP == 0 ? ODNN_INT8_GROUP : k;
     if (path == ODNN_INT8) {
-        pw->scale = odnn_alloc((size_t)rows * sizeof(float));
-        pw->rowsum = odnn_alloc((size_t)rows * sizeof(int32_t));
-        if (pw->scale == NULL || pw->rowsum == NULL)
+        pw->scale = odnn_alloc((size_t)(rows * (k / pw->group)) * sizeof(float));
+        pw->rowsum = odnn_alloc((size_t)(rows * (k / pw->group)) * sizeof(int32_t));
+        if (w->type == LOOM_TYPE_Q4_1)
+            pw->offset = odnn_alloc((size_t)(rows * (k / pw->group)) * sizeof(float));
+        if (pw->scale == NULL || pw->rowsum == NULL || (w->type == LOOM_TYPE_Q4_1 && pw->offset == NULL))
             goto oom;
     }
     for (int64_t i3 = 0, r = 0; i3 < w->ne[3]; i3++)
@@ -293,9 +312,20 @@ loom_status odnn_weight_prepare(void *handle, const loom_tensor_view *w, void **
                     odnn_decode_row(w->type, row, tmp, k);
                     for (int64_t j = 0; j < k; j++)
                         o[j] = odnn_f32_to_bf16(tmp[j]);
+                } else if (pw->group == ODNN_INT8_GROUP &&
+                           odnn_blocks_s8(w->type, row, k, (int8_t *)pw->data + r * k, pw->scale + r * (k / 32),
+                                          pw->offset != NULL ? pw->offset + r * (k / 32) : tmp,
+                                          pw->rowsum + r * (k / 32)) == 0) {
+                    /* Q8_0 / Q4_0 / Q4_1: block values kept as they are (exact); for the first two
+                     * the offsets (all 0) went to tmp. */
                 } else {
+                    int64_t g = k / pw->group;
+                    if (pw->offset != NULL)
+                        memset(pw->offset + r * g, 0, (size_t)g * sizeof(float));
                     odnn_decode_row(w->type, row, tmp, k);
-                    pw->scale[r] = odnn_quantize_row_s8(tmp, (int8_t *)pw->data + r * k, k, &pw->rowsum[r]);
+                    for (int64_t i = 0; i < g; i++)
+                        pw->scale[r * g + i] = odnn_quantize_row_s8(tmp + i * pw->group, (int8_t *)pw->data + r * k +
+                                                                     i * pw->group, pw->group, &pw->rowsum[r * g + i]);
                 }
             }
     free(tmp);
@@ -333,7 +363,7 @@ typedef struct mm_job {
 static loom_status mm_f32(odnn_device *dev, const mm_job *j, const float *w, int64_t ldw)
 {
     odnn_prim *p;
-    loom_status rc = get_prim(dev, ODNN_F32, j->m, j->k, j->n, j->lda, ldw, j->ldd, &p);
+    loom_status rc = get_prim(dev, ODNN_F32, 1, j->m, j->k, j->n, j->lda, ldw, j->ldd, &p);
     return rc != LOOM_OK ? rc : run_prim(dev, p, j->x, w, j->d);
 }
 
@@ -346,30 +376,62 @@ static loom_status mm_bf16(odnn_device *dev, const mm_job *j, const uint16_t *w,
         for (int64_t i = 0; i < j->k; i++)
             xs[r * j->k + i] = odnn_f32_to_bf16(xr[i]);
     }
-    rc = get_prim(dev, ODNN_BF16, j->m, j->k, j->n, j->k, j->k, j->ldd, &p);
+    rc = get_prim(dev, ODNN_BF16, 1, j->m, j->k, j->n, j->k, j->k, j->ldd, &p);
     return rc != LOOM_OK ? rc : run_prim(dev, p, xs, w, j->d);
+}
+
+/* int8 scratch per chunk of rows: the s32 sums of every group are kept, so rows are done in
+ * chunks of at most this many sums. */
+#define ODNN_INT8_SUMS ((int64_t)1 << 22)
+
+static int64_t int8_rows_per_chunk(int64_t m, int64_t g, int64_t n)
+{
+    int64_t mc = ODNN_INT8_SUMS / (g * n);
+    return mc < 1 ? 1 : mc > m ? m : mc;
 }
 
 static loom_status mm_int8(odnn_device *dev, const mm_job *j, const odnn_weight *pw, int64_t wrow0, uint8_t *xq,
                            float *sx, int32_t *acc)
 {
-    odnn_prim *p;
-    loom_status rc;
-    const int8_t *w = (const int8_t *)pw->data + wrow0 * j->k;
-    const float *sw = pw->scale + wrow0;
-    const int32_t *rs = pw->rowsum + wrow0;
-    for (int64_t r = 0; r < j->m; r++)
-        sx[r] = odnn_quantize_row_u8((const float *)j->x + r * j->lda, xq + r * j->k, j->k);
-    rc = get_prim(dev, ODNN_INT8, j->m, j->k, j->n, j->k, j->k, j->n, &p);
-    if (rc == LOOM_OK)
-        rc = run_prim(dev, p, xq, w, acc);
-    if (rc != LOOM_OK)
-        return rc;
-    for (int64_t r = 0; r < j->m; r++) {
-        float *dr = (float *)j->d + r * j->ldd;
-        const int32_t *ar = acc + r * j->n;
-        for (int64_t c = 0; c < j->n; c++)
-            dr[c] = sx[r] * sw[c] * (float)(ar[c] - 128 * rs[c]);
+    const int64_t k = j->k, n = j->n, gs = pw->group, g = k / gs;
+    const int8_t *w = (const int8_t *)pw->data + wrow0 * k;
+    const float *sw = pw->scale + wrow0 * g;
+    const float *ow = pw->offset != NULL ? pw->offset + wrow0 * g : NULL;
+    const int32_t *rs = pw->rowsum + wrow0 * g;
+    float *xs = sx + int8_rows_per_chunk(j->m, g, n) * g; /* sums of x per row and group */
+    const int64_t mc = int8_rows_per_chunk(j->m, g, n);
+    for (int64_t r0 = 0; r0 < j->m; r0 += mc) {
+        int64_t rows = j->m - r0 < mc ? j->m - r0 : mc;
+        odnn_prim *p;
+        loom_status rc;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 0; i < g; i++) {
+                const float *xg = (const float *)j->x + (r0 + r) * j->lda + i * gs;
+                float t = 0.0f;
+                sx[r * g + i] = odnn_quantize_row_u8(xg, xq + r * k + i * gs, gs);
+                if (ow != NULL) {
+                    for (int64_t e = 0; e < gs; e++)
+                        t += xg[e];
+                    xs[r * g + i] = t;
+                }
+            }
+        rc = get_prim(dev, ODNN_INT8, g, rows, gs, n, k, k, n, &p);
+        if (rc == LOOM_OK)
+            rc = run_prim(dev, p, xq, w, acc);
+        if (rc != LOOM_OK)
+            return rc;
+        for (int64_t r = 0; r < rows; r++) {
+            float *dr = (float *)j->d + (r0 + r) * j->ldd;
+            for (int64_t c = 0; c < n; c++) {
+                float y = 0.0f;
+                for (int64_t i = 0; i < g; i++)
+                    y += sx[r * g + i] * sw[c * g + i] * (float)(acc[(i * rows + r) * n + c] - 128 * rs[c * g + i]);
+                if (ow != NULL)
+                    for (int64_t i = 0; i < g; i++)
+                        y += ow[c * g + i] * xs[r * g + i];
+                dr[c] = y;
+            }
+        }
     }
     return LOOM_OK;
 }
@@ -412,12 +474,13 @@ static loom_status matmul(odnn_device *dev, const loom_tensor_view *dst, const l
         off_x = need;
         need += align64((size_t)(m * k) * 2);
     } else if (path == ODNN_INT8) {
+        int64_t g = k / pw->group, mc = int8_rows_per_chunk(m, g, n);
         off_x = need;
-        need += align64((size_t)(m * k));
+        need += align64((size_t)(mc * k));
         off_s = need;
-        need += align64((size_t)m * sizeof(float));
+        need += align64((size_t)(2 * mc * g) * sizeof(float)); /* scales, then sums of x */
         off_a = need;
-        need += align64((size_t)(m * n) * sizeof(int32_t));
+        need += align64((size_t)(mc * g * n) * sizeof(int32_t));
     }
     if ((rc = odnn_scratch(dev, need)) != LOOM_OK)
         return rc;
