@@ -121,7 +121,8 @@ loom_status loom_context_create(loom_model *model, const loom_context_params *pa
     if (st == LOOM_OK) st = reserve_logits(ctx, 1);
     if (st != LOOM_OK) {
         const char *why = loom_host_exec_last_error(ctx->exec);
-        loom_status ret = loom_engine_set_error(engine, st, "context: %s", why && why[0] ? why : loom_status_string(st));
+        loom_status ret =
+            loom_engine_set_error(engine, st, "context: %s", why && why[0] ? why : loom_status_string(st));
         loom_context_free(ctx);
         return ret;
     }
@@ -152,8 +153,8 @@ loom_status loom_context_eval(loom_context *ctx, const int32_t *tokens, size_t n
     }
     for (size_t i = 0; i < n_tokens; i++) {
         if (tokens[i] < 0 || tokens[i] >= ctx->n_vocab)
-            return set_error(ctx, LOOM_ERR_INVALID_ARGUMENT, "eval: token %zu is %d, outside the vocabulary of %lld",
-                             i, tokens[i], (long long)ctx->n_vocab);
+            return set_error(ctx, LOOM_ERR_INVALID_ARGUMENT, "eval: token %zu is %d, outside the vocabulary of %lld", i,
+                             tokens[i], (long long)ctx->n_vocab);
     }
     const bool all = flags == LOOM_EVAL_LOGITS_ALL;
     loom_status st = reserve_logits(ctx, all ? n_tokens : 1);
@@ -170,7 +171,8 @@ loom_status loom_context_eval(loom_context *ctx, const int32_t *tokens, size_t n
         if (st == LOOM_OK) st = ctx->arch->forward(ctx->arch_ctx, ctx->exec, tokens + start, n, ctx->n_past, logits);
         if (st == LOOM_OK) {
             float *dst = ctx->logits + (all ? start : 0) * (size_t)ctx->n_vocab;
-            st = loom_host_tensor_read(ctx->exec, logits, 0, dst, (uint64_t)rows * (uint64_t)ctx->n_vocab * sizeof *dst);
+            st =
+                loom_host_tensor_read(ctx->exec, logits, 0, dst, (uint64_t)rows * (uint64_t)ctx->n_vocab * sizeof *dst);
         }
         if (st != LOOM_OK) {
             const char *why = loom_host_exec_last_error(ctx->exec);

@@ -22,7 +22,8 @@ typedef struct text_buf {
 static loom_status buf_append(text_buf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *d = realloc(b->data, cap);
         if (!d) return LOOM_ERR_OUT_OF_MEMORY;
         b->data = d;
@@ -90,8 +91,7 @@ loom_status loom_generate(loom_context *ctx, loom_sampler *sampler, const int32_
         stats->struct_size = size ? size : sizeof *stats;
     }
     if (!ctx || !sampler || !params || (n_prompt > 0 && !prompt)) return LOOM_ERR_INVALID_ARGUMENT;
-    if (params->struct_size < offsetof(loom_generate_params, user_data) + sizeof params->user_data)
-        return LOOM_ERR_ABI;
+    if (params->struct_size < offsetof(loom_generate_params, user_data) + sizeof params->user_data) return LOOM_ERR_ABI;
     if (params->n_stop > 0 && !params->stop) return LOOM_ERR_INVALID_ARGUMENT;
     const loom_model *model = loom_context_model(ctx);
     const int64_t n_vocab = loom_model_n_vocab(model);
@@ -103,7 +103,8 @@ loom_status loom_generate(loom_context *ctx, loom_sampler *sampler, const int32_
     int32_t last = -1;
 
     double t0 = loom_now();
-    for (size_t i = 0; i < n_prompt; i++) loom_sampler_accept(sampler, prompt[i]);
+    for (size_t i = 0; i < n_prompt; i++)
+        loom_sampler_accept(sampler, prompt[i]);
     if (n_prompt > 0) {
         st = loom_context_eval(ctx, prompt, n_prompt, LOOM_EVAL_LOGITS_LAST);
         if (st == LOOM_ERR_CONTEXT_FULL) reason = STOP_CONTEXT_FULL;
@@ -138,8 +139,10 @@ loom_status loom_generate(loom_context *ctx, loom_sampler *sampler, const int32_
         if (at >= 0) {
             pending.len = (size_t)at;
             if (pending.data) pending.data[at] = '\0';
-            if (!emit(params, &pending, pending.len, tok)) reason = STOP_CANCELLED;
-            else reason = STOP_STRING;
+            if (!emit(params, &pending, pending.len, tok))
+                reason = STOP_CANCELLED;
+            else
+                reason = STOP_STRING;
             break;
         }
         size_t hold = held_suffix(pending.data ? pending.data : "", pending.len, params->stop, params->n_stop);

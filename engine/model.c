@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct loom_model {
     loom_engine *engine;
     loom_file *file;
@@ -106,8 +105,10 @@ loom_status loom_host_model_tensor(const loom_model *model, const char *name, lo
             *out = t;
             return LOOM_OK;
         }
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return LOOM_ERR_NOT_FOUND;
 }
@@ -121,7 +122,8 @@ void loom_model_free(loom_model *m) {
     if (m->arch && m->arch_model) m->arch->model_free(m->arch_model);
     loom_tokenizer_free(m->tok);
     if (m->tensors) {
-        for (uint32_t i = 0; i < m->n_tensors; i++) loom_tensor_free_wrapped(m->tensors[i]);
+        for (uint32_t i = 0; i < m->n_tensors; i++)
+            loom_tensor_free_wrapped(m->tensors[i]);
     }
     free(m->tensors);
     free(m->by_name);
@@ -144,7 +146,8 @@ static bool fault_in(const loom_model *m, const loom_model_params *params) {
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const loom_file_tensor *ft = loom_file_tensor_at(m->file, i);
         const uint8_t *p = ft->data;
-        for (uint64_t off = 0; off < ft->size; off += 4096) sink ^= p[off];
+        for (uint64_t off = 0; off < ft->size; off += 4096)
+            sink ^= p[off];
         done += ft->size;
         if (progress && !progress(done, m->weight_bytes, user)) return false;
     }
@@ -215,8 +218,8 @@ loom_status loom_model_load(loom_engine *engine, const char *path, const loom_mo
     }
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const loom_file_tensor *ft = loom_file_tensor_at(m->file, i);
-        st = loom_tensor_wrap_host(ft->name, ft->type, ft->n_dims, ft->ne, ft->data, LOOM_TENSOR_WEIGHT,
-                                   &m->tensors[i]);
+        st =
+            loom_tensor_wrap_host(ft->name, ft->type, ft->n_dims, ft->ne, ft->data, LOOM_TENSOR_WEIGHT, &m->tensors[i]);
         if (st != LOOM_OK) {
             m->n_tensors = i;
             loom_model_free(m);
@@ -327,7 +330,8 @@ loom_status loom_model_tensor_at(const loom_model *model, uint32_t index, loom_t
         .file_offset = ft->offset,
         .name = ft->name,
     };
-    for (int i = 0; i < 4; i++) d.ne[i] = i < (int)ft->n_dims ? ft->ne[i] : 1;
+    for (int i = 0; i < 4; i++)
+        d.ne[i] = i < (int)ft->n_dims ? ft->ne[i] : 1;
     memcpy(out, &d, d.struct_size);
     return LOOM_OK;
 }

@@ -150,7 +150,8 @@ static void softmax(candidate *c, int64_t n, float t) {
         c[i].p = expf((c[i].logit - max) / t);
         sum += (double)c[i].p;
     }
-    for (int64_t i = 0; i < n; i++) c[i].p = (float)((double)c[i].p / sum);
+    for (int64_t i = 0; i < n; i++)
+        c[i].p = (float)((double)c[i].p / sum);
 }
 
 loom_status loom_sampler_sample(loom_sampler *s, const float *logits, int64_t n_vocab, int32_t *token) {
@@ -176,7 +177,8 @@ loom_status loom_sampler_sample(loom_sampler *s, const float *logits, int64_t n_
         for (uint32_t i = 0; i < s->history_len; i++) {
             int32_t t = s->history[i];
             bool seen = false;
-            for (uint32_t j = 0; j < i && !seen; j++) seen = s->history[j] == t;
+            for (uint32_t j = 0; j < i && !seen; j++)
+                seen = s->history[j] == t;
             if (seen || t < 0 || t >= n_vocab) continue;
             c[t].logit = c[t].logit > 0.0f ? c[t].logit / p->repeat_penalty : c[t].logit * p->repeat_penalty;
         }
@@ -214,7 +216,8 @@ loom_status loom_sampler_sample(loom_sampler *s, const float *logits, int64_t n_
         if (p->min_p > 0.0f) {
             const float floor = c[0].p * p->min_p;
             int64_t keep = 1;
-            while (keep < n && c[keep].p >= floor) keep++;
+            while (keep < n && c[keep].p >= floor)
+                keep++;
             n = keep;
         }
     }

@@ -27,7 +27,13 @@ What is measured, exactly:
 * Greedy generation: the prompt is evaluated, then 32 times the argmax of the last logits is
   taken and evaluated one token at a time; an end-of-generation token ends early (and is kept).
 
+* Noise floor of llama.cpp's quantized paths (--noise-floor, after the fixtures exist): for the
+  q4_1 and q8_0 files, KL(llama.cpp on the file || llama.cpp on f32.gguf) and top-1 agreement
+  over the same sequences. f32.gguf holds exactly the dequantized weights, so this is the error
+  llama.cpp's own 8-bit activation quantization adds; it is stored as "llama_cpp_vs_f32".
+
 usage: scripts/llama_reference.py [--variants q4_1,f32,q8_0] [--ppl-chunks N] [--threads T]
+                                  [--noise-floor]
 """
 import argparse
 import json
@@ -205,17 +211,50 @@ def run_variant(name, path, args, log):
         f.write(bytes(blob))
 
 
+def noise_floor(paths, args, log):
+    fixtures = os.path.join(ROOT, "tests", "model", "fixtures")
+    ref32 = Ref(paths["f32"], args.threads)
+    for v in ("q4_1", "q8_0"):
+        path_json = os.path.join(fixtures, v + ".json")
+        if not os.path.exists(path_json):
+            continue
+        with open(path_json) as f:
+            fx = json.load(f)
+        ref = Ref(paths[v], args.threads)
+        per = []
+        kl_all, agree_all = [], []
+        for seq in fx["sequences"]:
+            p = log_softmax(ref.logits(seq["tokens"]))
+            q = log_softmax(ref32.logits(seq["tokens"]))
+            kl = (np.exp(p) * (p - q)).sum(axis=-1)
+            agree = (p.argmax(axis=-1) == q.argmax(axis=-1))
+            per.append({"name": seq["name"], "mean_kl": float(kl.mean()), "top1": float(agree.mean())})
+            kl_all.extend(kl.tolist())
+            agree_all.extend(agree.tolist())
+            log("  %s vs f32 %s: mean KL %.3e top-1 %.4f" % (v, seq["name"], kl.mean(), agree.mean()))
+        fx["llama_cpp_vs_f32"] = {"sequences": per, "mean_kl": float(np.mean(kl_all)),
+                                  "top1": float(np.mean(agree_all))}
+        with open(path_json, "w") as f:
+            json.dump(fx, f, indent=1)
+            f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="q4_1,f32,q8_0")
     ap.add_argument("--ppl-chunks", type=int, default=32, help="perplexity chunks (0: skip)")
     ap.add_argument("--ppl-full", action="store_true", help="perplexity over the whole file")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("LOOM_THREADS", "2")))
+    ap.add_argument("--noise-floor", action="store_true", help="only add llama_cpp_vs_f32 to the q4_1/q8_0 fixtures")
     args = ap.parse_args()
     paths = model_paths()
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
+
+    if args.noise_floor:
+        noise_floor(paths, args, log)
+        return
 
     for v in args.variants.split(","):
         if v not in paths:

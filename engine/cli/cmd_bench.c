@@ -33,9 +33,11 @@ static double seconds(void) {
 
 static void mean_sd(const double *v, int n, double *mean, double *sd) {
     double s = 0.0, q = 0.0;
-    for (int i = 0; i < n; i++) s += v[i];
+    for (int i = 0; i < n; i++)
+        s += v[i];
     *mean = n ? s / n : 0.0;
-    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
 }
 
@@ -45,7 +47,8 @@ static loom_status run_once(loom_context *ctx, const int32_t *toks, int n, bool 
     if (st != LOOM_OK) return st;
     double t0 = seconds();
     if (decode) {
-        for (int i = 0; i < n && st == LOOM_OK; i++) st = loom_context_eval(ctx, toks + i, 1, LOOM_EVAL_LOGITS_LAST);
+        for (int i = 0; i < n && st == LOOM_OK; i++)
+            st = loom_context_eval(ctx, toks + i, 1, LOOM_EVAL_LOGITS_LAST);
     } else {
         st = loom_context_eval(ctx, toks, (size_t)n, LOOM_EVAL_LOGITS_LAST);
     }
@@ -126,7 +129,8 @@ int loom_cmd_bench(int argc, char **argv) {
         double *out = decode ? tg : pp, warm = 0.0;
         if (n == 0) continue;
         st = run_once(ctx, toks, (int)n, decode, &warm);
-        for (long long r = 0; r < reps && st == LOOM_OK; r++) st = run_once(ctx, toks, (int)n, decode, &out[r]);
+        for (long long r = 0; r < reps && st == LOOM_OK; r++)
+            st = run_once(ctx, toks, (int)n, decode, &out[r]);
         if (st != LOOM_OK) {
             loom_cli_error(cmd, "%s: %s (%s)", decode ? "decode" : "prefill", loom_context_last_error(ctx),
                            loom_status_string(st));
@@ -144,9 +148,11 @@ int loom_cmd_bench(int argc, char **argv) {
         printf(", \"reps\": %lld, \"n_prompt\": %lld, \"n_gen\": %lld, \"prefill_tokens_per_second\": %.3f, "
                "\"prefill_sd\": %.3f, \"decode_tokens_per_second\": %.3f, \"decode_sd\": %.3f, \"prefill_runs\": [",
                reps, n_prompt, n_gen, pp_mean, pp_sd, tg_mean, tg_sd);
-        for (long long r = 0; n_prompt && r < reps; r++) printf("%s%.3f", r ? ", " : "", pp[r]);
+        for (long long r = 0; n_prompt && r < reps; r++)
+            printf("%s%.3f", r ? ", " : "", pp[r]);
         printf("], \"decode_runs\": [");
-        for (long long r = 0; n_gen && r < reps; r++) printf("%s%.3f", r ? ", " : "", tg[r]);
+        for (long long r = 0; n_gen && r < reps; r++)
+            printf("%s%.3f", r ? ", " : "", tg[r]);
         printf("]}\n");
     } else {
         printf("model: %s (%s, %.1f MiB), threads %s, %lld reps\n", info.path, info.architecture,

@@ -50,7 +50,8 @@ static bool on_token(int32_t token, const char *piece, size_t len, void *user) {
     }
     if (s->len + len + 1 > s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 1024;
-        while (cap < s->len + len + 1) cap *= 2;
+        while (cap < s->len + len + 1)
+            cap *= 2;
         char *r = realloc(s->reply, cap);
         if (!r) return false;
         s->reply = r;
@@ -89,7 +90,8 @@ static bool conv_add(conversation *c, const char *role, const char *text) {
 }
 
 static void conv_clear(conversation *c, size_t keep) {
-    while (c->n > keep) free(c->texts[--c->n]);
+    while (c->n > keep)
+        free(c->texts[--c->n]);
 }
 
 /* Render and tokenize the conversation; *out is malloc'd. */
@@ -181,7 +183,8 @@ int loom_cmd_chat(int argc, char **argv) {
     if (!engine) goto done;
     if (!seed_set) {
         const char *v = NULL;
-        if (loom_options_get(loom_engine_options(engine), "seed", &v, NULL) == LOOM_OK && v) sp.seed = strtoull(v, NULL, 10);
+        if (loom_options_get(loom_engine_options(engine), "seed", &v, NULL) == LOOM_OK && v)
+            sp.seed = strtoull(v, NULL, 10);
         if (sp.seed == 0) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     }
     if (!(model = loom_cli_load_model(engine, cmd, model_path, json))) goto done;
@@ -222,7 +225,8 @@ int loom_cmd_chat(int argc, char **argv) {
             }
             ssize_t got = getline(&line, &line_cap, stdin);
             if (got < 0) break;
-            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+                line[--got] = '\0';
             if (!strcmp(line, "/quit")) break;
             if (!strcmp(line, "/reset")) {
                 conv_clear(&conv, n_fixed);
@@ -244,7 +248,8 @@ int loom_cmd_chat(int argc, char **argv) {
         }
         /* Reuse the cached prefix when the context holds exactly a prefix of the new tokens. */
         size_t common = 0;
-        while (common < n_hist && common < n_toks && hist[common] == toks[common]) common++;
+        while (common < n_hist && common < n_toks && hist[common] == toks[common])
+            common++;
         if (common < n_hist || common == n_toks) {
             loom_context_reset(ctx);
             common = 0;
@@ -267,10 +272,8 @@ int loom_cmd_chat(int argc, char **argv) {
         cs.len = 0;
         cs.n_gen = 0;
         if (cs.reply) cs.reply[0] = '\0';
-        loom_generate_params gp = {.struct_size = sizeof gp,
-                                   .max_tokens = (int32_t)n_predict,
-                                   .on_token = on_token,
-                                   .user_data = &cs};
+        loom_generate_params gp = {
+            .struct_size = sizeof gp, .max_tokens = (int32_t)n_predict, .on_token = on_token, .user_data = &cs};
         loom_generate_stats gs = {.struct_size = sizeof gs};
         st = loom_generate(ctx, sampler, toks + common, n_toks - common, &gp, &gs);
         if (st != LOOM_OK) {
@@ -280,7 +283,8 @@ int loom_cmd_chat(int argc, char **argv) {
         /* The context holds the prompt and the reply tokens evaluated so far (the last sampled
          * one is evaluated unless generation ended on it). */
         const size_t n_past = loom_context_n_past(ctx);
-        for (size_t i = 0; n_hist < n_past && i < cs.n_gen; i++) hist[n_hist++] = cs.gen[i];
+        for (size_t i = 0; n_hist < n_past && i < cs.n_gen; i++)
+            hist[n_hist++] = cs.gen[i];
         if (!conv_add(&conv, "assistant", cs.reply ? cs.reply : "")) goto done;
         if (json) {
             printf("{\"role\": \"assistant\", \"content\": ");

@@ -158,7 +158,8 @@ int loom_cmd_logits(int argc, char **argv) {
         printf("{\"model\": ");
         loom_cli_json_string(stdout, info.path);
         printf(", \"n_vocab\": %lld, \"tokens\": [", (long long)info.n_vocab);
-        for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", tokens[i]);
+        for (size_t i = 0; i < n; i++)
+            printf("%s%d", i ? ", " : "", tokens[i]);
         printf("], \"output\": ");
         loom_cli_json_string(stdout, out_path ? out_path : "");
         printf(", \"top\": [");
@@ -169,7 +170,8 @@ int loom_cmd_logits(int argc, char **argv) {
         long long k = 0;
         for (int64_t v = 0; v < info.n_vocab; v++) {
             long long at = k;
-            while (at > 0 && l[best[at - 1]] < l[v]) at--;
+            while (at > 0 && l[best[at - 1]] < l[v])
+                at--;
             if (at >= top) continue;
             long long end = k < top ? k : top - 1;
             memmove(best + at + 1, best + at, (size_t)(end - at) * sizeof *best);
@@ -178,11 +180,13 @@ int loom_cmd_logits(int argc, char **argv) {
         }
         if (json) {
             printf("%s[", i ? ", " : "");
-            for (long long j = 0; j < k; j++) printf("%s{\"id\": %d, \"logit\": %.6g}", j ? ", " : "", best[j], (double)l[best[j]]);
+            for (long long j = 0; j < k; j++)
+                printf("%s{\"id\": %d, \"logit\": %.6g}", j ? ", " : "", best[j], (double)l[best[j]]);
             printf("]");
         } else {
             printf("%zu (token %d):", i, tokens[i]);
-            for (long long j = 0; j < k; j++) printf(" %d:%.4f", best[j], (double)l[best[j]]);
+            for (long long j = 0; j < k; j++)
+                printf(" %d:%.4f", best[j], (double)l[best[j]]);
             printf("\n");
         }
     }

@@ -59,9 +59,11 @@ static char *slurp(const char *path, size_t *len) {
 /* -log softmax(logits)[target], in double precision. */
 static double nll_of(const float *logits, int64_t n_vocab, int32_t target) {
     float max = logits[0];
-    for (int64_t i = 1; i < n_vocab; i++) max = logits[i] > max ? logits[i] : max;
+    for (int64_t i = 1; i < n_vocab; i++)
+        max = logits[i] > max ? logits[i] : max;
     double sum = 0.0;
-    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - (double)max);
+    for (int64_t i = 0; i < n_vocab; i++)
+        sum += exp((double)logits[i] - (double)max);
     return log(sum) + (double)max - (double)logits[target];
 }
 
@@ -160,8 +162,9 @@ int loom_cmd_perplexity(int argc, char **argv) {
         loom_cli_error(cmd, "out of memory");
         goto done;
     }
-    if (!json) fprintf(stderr, "%zu tokens (%.2f s), %lld chunks of %lld, BOS %s\n", n_tok, tokenize_seconds, n_chunks,
-                       n_ctx, add_bos ? "at each chunk start" : "not used by this model");
+    if (!json)
+        fprintf(stderr, "%zu tokens (%.2f s), %lld chunks of %lld, BOS %s\n", n_tok, tokenize_seconds, n_chunks, n_ctx,
+                add_bos ? "at each chunk start" : "not used by this model");
     const long long first = n_ctx / 2;
     const bool tty = isatty(2);
     double nll = 0.0, ppl = 0.0;
@@ -208,7 +211,8 @@ int loom_cmd_perplexity(int argc, char **argv) {
                "\"perplexity\": %.6f, \"seconds\": %.3f, \"tokens_per_second\": %.2f, \"nll_per_chunk\": [",
                n_ctx, n_tok, add_bos ? "true" : "false", n_chunks, scored, ppl, total,
                (double)(n_chunks * n_ctx) / total);
-        for (long long c = 0; c < n_chunks; c++) printf("%s%.6f", c ? ", " : "", chunk_nll[c]);
+        for (long long c = 0; c < n_chunks; c++)
+            printf("%s%.6f", c ? ", " : "", chunk_nll[c]);
         printf("]}\n");
     } else {
         printf("perplexity: %.4f (%lld chunks of %lld, %lld scored tokens, %.1f s)\n", ppl, n_chunks, n_ctx, scored,

@@ -46,8 +46,8 @@ bool loom_cli_parse_float(const char *cmd, const char *opt, const char *text, fl
 
 int loom_cli_sampling_option(const char *cmd, int argc, char **argv, int *i, loom_sampler_params *p, bool *seed_set) {
     const char *a = argv[*i];
-    static const char *const names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                        "--repeat-last-n", "--seed"};
+    static const char *const names[] = {"--temp",           "--top-k",         "--top-p", "--min-p",
+                                        "--repeat-penalty", "--repeat-last-n", "--seed"};
     int which = -1;
     for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
         if (!strcmp(a, names[k])) which = k;
@@ -166,7 +166,8 @@ static bool on_token(int32_t token, const char *piece, size_t len, void *user) {
     }
     if (o->len + len + 1 > o->cap) {
         size_t cap = o->cap ? o->cap * 2 : 1024;
-        while (cap < o->len + len + 1) cap *= 2;
+        while (cap < o->len + len + 1)
+            cap *= 2;
         char *t = realloc(o->text, cap);
         if (!t) return false;
         o->text = t;
@@ -291,7 +292,8 @@ int loom_cmd_run(int argc, char **argv) {
     if (!engine) goto done;
     if (!seed_set) {
         const char *v = NULL;
-        if (loom_options_get(loom_engine_options(engine), "seed", &v, NULL) == LOOM_OK && v) sp.seed = strtoull(v, NULL, 10);
+        if (loom_options_get(loom_engine_options(engine), "seed", &v, NULL) == LOOM_OK && v)
+            sp.seed = strtoull(v, NULL, 10);
         if (sp.seed == 0) sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     }
     if (!(model = loom_cli_load_model(engine, cmd, model_path, json))) goto done;
@@ -354,11 +356,13 @@ int loom_cmd_run(int argc, char **argv) {
         printf(", \"prompt\": ");
         loom_cli_json_string(stdout, prompt);
         printf(", \"prompt_tokens\": [");
-        for (size_t i = 0; i < n_prompt; i++) printf("%s%d", i ? ", " : "", tokens[i]);
+        for (size_t i = 0; i < n_prompt; i++)
+            printf("%s%d", i ? ", " : "", tokens[i]);
         printf("], \"text\": ");
         loom_cli_json_string(stdout, out.text ? out.text : "");
         printf(", \"tokens\": [");
-        for (size_t i = 0; i < out.n_tokens; i++) printf("%s%d", i ? ", " : "", out.tokens[i]);
+        for (size_t i = 0; i < out.n_tokens; i++)
+            printf("%s%d", i ? ", " : "", out.tokens[i]);
         printf("], \"n_prompt\": %u, \"n_generated\": %u, \"stop_reason\": \"%s\", \"prompt_seconds\": %.6f, "
                "\"generate_seconds\": %.6f, \"prompt_tokens_per_second\": %.3f, \"generate_tokens_per_second\": %.3f",
                gs.n_prompt, gs.n_generated, reason, gs.prompt_seconds, gs.generate_seconds, pp, tg);

@@ -85,7 +85,8 @@ void *test_fixture_logits(const char *variant, unsigned *k, unsigned *n_pos) {
 int *test_json_tokens(json_object *arr, size_t *n) {
     *n = json_object_array_length(arr);
     int *t = malloc((*n ? *n : 1) * sizeof *t);
-    for (size_t i = 0; t && i < *n; i++) t[i] = json_object_get_int(json_object_array_get_idx(arr, i));
+    for (size_t i = 0; t && i < *n; i++)
+        t[i] = json_object_get_int(json_object_array_get_idx(arr, i));
     return t;
 }
 
@@ -99,7 +100,8 @@ double test_kl_top(const int *ids, const float *ref_logp, unsigned k, const floa
         }
     }
     double sum = 0.0;
-    for (long i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - max);
+    for (long i = 0; i < n_vocab; i++)
+        sum += exp((double)logits[i] - max);
     const double lse = max + log(sum);
     double kl = 0.0, p_top = 0.0, q_top = 0.0;
     for (unsigned j = 0; j < k; j++) {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define N_THREADS 3
-#define N_TOK 40
+#define N_TOK     40
 
 typedef struct job {
     loom_model *model;
@@ -37,8 +37,10 @@ static void *worker(void *arg) {
                 if (loom_context_eval(ctx, &j->tokens[i], 1, LOOM_EVAL_LOGITS_LAST) != LOOM_OK) j->ok = 0;
         }
         const float *l = j->ok ? loom_context_logits(ctx, -1) : NULL;
-        if (!l || loom_context_n_past(ctx) != N_TOK) j->ok = 0;
-        else memcpy(j->out + round * j->n_vocab, l, (size_t)j->n_vocab * sizeof *l);
+        if (!l || loom_context_n_past(ctx) != N_TOK)
+            j->ok = 0;
+        else
+            memcpy(j->out + round * j->n_vocab, l, (size_t)j->n_vocab * sizeof *l);
     }
     loom_context_free(ctx);
     return NULL;
@@ -63,12 +65,15 @@ int main(void) {
         jobs[t] = (job){.model = model, .n_vocab = (long)info.n_vocab};
         jobs[t].out = malloc(2u * (size_t)info.n_vocab * sizeof(float));
         /* Threads 0 and N_THREADS (the single-threaded reference) share a sequence; others differ. */
-        for (int i = 0; i < N_TOK; i++) jobs[t].tokens[i] = (int32_t)((1000 + 37 * i + (t % N_THREADS) * 11) % 49000);
+        for (int i = 0; i < N_TOK; i++)
+            jobs[t].tokens[i] = (int32_t)((1000 + 37 * i + (t % N_THREADS) * 11) % 49000);
     }
     worker(&jobs[N_THREADS]); /* reference, alone */
     pthread_t th[N_THREADS];
-    for (int t = 0; t < N_THREADS; t++) pthread_create(&th[t], NULL, worker, &jobs[t]);
-    for (int t = 0; t < N_THREADS; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < N_THREADS; t++)
+        pthread_create(&th[t], NULL, worker, &jobs[t]);
+    for (int t = 0; t < N_THREADS; t++)
+        pthread_join(th[t], NULL);
     int rc = 0;
     for (int t = 0; t <= N_THREADS; t++) {
         if (!jobs[t].ok) {
@@ -86,7 +91,8 @@ int main(void) {
     printf("max |logit difference|: parallel vs alone %.3g, batched vs one by one %.3g, different sequences %.3g\n",
            d_ref, d_rounds, d_other);
     if (rc == 0 && (d_ref > 1e-4 || d_rounds > 1e-2 || d_other < 1e-2)) rc = 1;
-    for (int t = 0; t <= N_THREADS; t++) free(jobs[t].out);
+    for (int t = 0; t <= N_THREADS; t++)
+        free(jobs[t].out);
     loom_model_free(model);
     loom_engine_free(engine);
     printf("%s\n", rc ? "FAILED" : "ok");

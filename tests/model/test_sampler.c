@@ -8,12 +8,12 @@
 #include <stdlib.h>
 
 static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAILED line %d: %s\n", __LINE__, #cond);                                        \
-            failures++;                                                                            \
-        }                                                                                          \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            printf("FAILED line %d: %s\n", __LINE__, #cond);                                                           \
+            failures++;                                                                                                \
+        }                                                                                                              \
     } while (0)
 
 static loom_sampler *make(float temp, int top_k, float top_p, float min_p, float penalty, uint64_t seed) {
@@ -48,7 +48,8 @@ int main(void) {
     s = make(1.0f, 0, 1.0f, 0.0f, 1.0f, 42);
     int count[3] = {0, 0, 0};
     const int N = 20000;
-    for (int i = 0; i < N; i++) count[draw(s, three, 3)]++;
+    for (int i = 0; i < N; i++)
+        count[draw(s, three, 3)]++;
     printf("frequencies %.3f %.3f %.3f (want 0.1 0.2 0.7)\n", count[0] / (double)N, count[1] / (double)N,
            count[2] / (double)N);
     CHECK(fabs(count[0] / (double)N - 0.1) < 0.015 && fabs(count[1] / (double)N - 0.2) < 0.015);
@@ -57,13 +58,15 @@ int main(void) {
     /* Temperature 0.5 sharpens: p ~ 1:4:49. */
     s = make(0.5f, 0, 1.0f, 0.0f, 1.0f, 7);
     count[0] = count[1] = count[2] = 0;
-    for (int i = 0; i < N; i++) count[draw(s, three, 3)]++;
+    for (int i = 0; i < N; i++)
+        count[draw(s, three, 3)]++;
     CHECK(fabs(count[2] / (double)N - 49.0 / 54.0) < 0.015);
     loom_sampler_free(s);
 
     /* top-k 1 is greedy at any temperature; top-p 0.75 and min-p 0.25 both drop the 0.1 token. */
     s = make(1.5f, 1, 1.0f, 0.0f, 1.0f, 3);
-    for (int i = 0; i < 200; i++) CHECK(draw(s, three, 3) == 2);
+    for (int i = 0; i < 200; i++)
+        CHECK(draw(s, three, 3) == 2);
     loom_sampler_free(s);
     s = make(1.0f, 0, 0.75f, 0.0f, 1.0f, 3);
     int zero = 0, one = 0;
@@ -95,7 +98,8 @@ int main(void) {
 
     /* Seeds: the same seed repeats a sequence, another seed gives another. */
     float flat[1000];
-    for (int i = 0; i < 1000; i++) flat[i] = 0.0f;
+    for (int i = 0; i < 1000; i++)
+        flat[i] = 0.0f;
     loom_sampler *a = make(1.0f, 0, 1.0f, 0.0f, 1.0f, 5), *b = make(1.0f, 0, 1.0f, 0.0f, 1.0f, 5),
                  *c = make(1.0f, 0, 1.0f, 0.0f, 1.0f, 6);
     int same_ab = 1, same_ac = 1;

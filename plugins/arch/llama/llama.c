@@ -63,25 +63,31 @@ typedef struct name_set {
 } name_set;
 
 static const name_set GGUF_NAMES = {
-    "token_embd.weight", "output_norm.weight", "output.weight",
-    "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight", "blk.%d.attn_v.weight",
-    "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight",
-    "blk.%d.ffn_up.weight", "blk.%d.ffn_down.weight", "blk.%d.attn_q.bias",
+    "token_embd.weight",      "output_norm.weight",     "output.weight",        "blk.%d.attn_norm.weight",
+    "blk.%d.attn_q.weight",   "blk.%d.attn_k.weight",   "blk.%d.attn_v.weight", "blk.%d.attn_output.weight",
+    "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight", "blk.%d.ffn_down.weight",
+    "blk.%d.attn_q.bias",
 };
 
 static const name_set HF_NAMES = {
-    "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
-    "model.layers.%d.input_layernorm.weight", "model.layers.%d.self_attn.q_proj.weight",
-    "model.layers.%d.self_attn.k_proj.weight", "model.layers.%d.self_attn.v_proj.weight",
-    "model.layers.%d.self_attn.o_proj.weight", "model.layers.%d.post_attention_layernorm.weight",
-    "model.layers.%d.mlp.gate_proj.weight", "model.layers.%d.mlp.up_proj.weight",
-    "model.layers.%d.mlp.down_proj.weight", "model.layers.%d.self_attn.q_proj.bias",
+    "model.embed_tokens.weight",
+    "model.norm.weight",
+    "lm_head.weight",
+    "model.layers.%d.input_layernorm.weight",
+    "model.layers.%d.self_attn.q_proj.weight",
+    "model.layers.%d.self_attn.k_proj.weight",
+    "model.layers.%d.self_attn.v_proj.weight",
+    "model.layers.%d.self_attn.o_proj.weight",
+    "model.layers.%d.post_attention_layernorm.weight",
+    "model.layers.%d.mlp.gate_proj.weight",
+    "model.layers.%d.mlp.up_proj.weight",
+    "model.layers.%d.mlp.down_proj.weight",
+    "model.layers.%d.self_attn.q_proj.bias",
 };
 
 /* ---- metadata helpers: "<arch>.<gguf_key>" first, then "config.<hf_key>" ---- */
 
-static bool meta_int(const loom_model *m, const char *arch, const char *gguf_key, const char *hf_key,
-                     int64_t *out) {
+static bool meta_int(const loom_model *m, const char *arch, const char *gguf_key, const char *hf_key, int64_t *out) {
     char key[160];
     if (gguf_key) {
         snprintf(key, sizeof key, "%s.%s", arch, gguf_key);
@@ -94,8 +100,7 @@ static bool meta_int(const loom_model *m, const char *arch, const char *gguf_key
     return false;
 }
 
-static bool meta_float(const loom_model *m, const char *arch, const char *gguf_key, const char *hf_key,
-                       double *out) {
+static bool meta_float(const loom_model *m, const char *arch, const char *gguf_key, const char *hf_key, double *out) {
     char key[160];
     if (gguf_key) {
         snprintf(key, sizeof key, "%s.%s", arch, gguf_key);
@@ -191,15 +196,18 @@ static loom_status read_hparams(llama_model *lm, char *err, size_t err_size) {
     if (!meta_int(m, arch, "embedding_length", "hidden_size", &hp->n_embd) ||
         !meta_int(m, arch, "block_count", "num_hidden_layers", &hp->n_layer) ||
         !meta_int(m, arch, "attention.head_count", "num_attention_heads", &hp->n_head)) {
-        snprintf(err, err_size, "llama: metadata lacks %s.embedding_length/block_count/attention.head_count "
-                                "(or config.hidden_size/num_hidden_layers/num_attention_heads)", arch);
+        snprintf(err, err_size,
+                 "llama: metadata lacks %s.embedding_length/block_count/attention.head_count "
+                 "(or config.hidden_size/num_hidden_layers/num_attention_heads)",
+                 arch);
         return LOOM_ERR_FORMAT;
     }
     hp->n_head_kv = meta_int(m, arch, "attention.head_count_kv", "num_key_value_heads", &v) ? v : hp->n_head;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
-        hp->n_layer > 100000 || hp->n_head % hp->n_head_kv != 0) {
-        snprintf(err, err_size, "llama: bad shape: n_embd %lld, n_layer %lld, n_head %lld, n_head_kv %lld "
-                                "(n_head must be a multiple of n_head_kv)",
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 || hp->n_layer > 100000 ||
+        hp->n_head % hp->n_head_kv != 0) {
+        snprintf(err, err_size,
+                 "llama: bad shape: n_embd %lld, n_layer %lld, n_head %lld, n_head_kv %lld "
+                 "(n_head must be a multiple of n_head_kv)",
                  (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->n_head_kv);
         return LOOM_ERR_FORMAT;
     }
@@ -258,8 +266,7 @@ static void llama_model_free(void *arch_model) {
     H->free(lm);
 }
 
-static loom_status llama_model_init(void *state, const loom_model *m, void **arch_model, char *err,
-                                    size_t err_size) {
+static loom_status llama_model_init(void *state, const loom_model *m, void **arch_model, char *err, size_t err_size) {
     (void)state;
     *arch_model = NULL;
     llama_model *lm = H->alloc(sizeof *lm);
@@ -370,14 +377,14 @@ typedef struct llama_ctx {
     uint32_t n_ctx, n_batch, kv_type;
     loom_tensor **k_cache, **v_cache; /* per layer: [n_ctx, n_head_kv, head_dim] */
     /* Activations for up to n_batch tokens (llama2.c's RunState). */
-    loom_tensor *ids, *pos;           /* I32 [n_batch] */
-    loom_tensor *x, *x2;              /* residual stream, ping-pong [n_batch, n_embd] */
-    loom_tensor *h;                   /* normed stream [n_batch, n_embd] */
-    loom_tensor *q, *k, *v;           /* projections [n_batch, n_head(_kv) * head_dim] */
-    loom_tensor *qr, *kr;             /* rotated q, k */
-    loom_tensor *att;                 /* attention output [n_batch, n_head * head_dim] */
-    loom_tensor *o;                   /* attention or FFN output [n_batch, n_embd] */
-    loom_tensor *gate, *up, *act;     /* FFN [n_batch, n_ff] */
+    loom_tensor *ids, *pos;       /* I32 [n_batch] */
+    loom_tensor *x, *x2;          /* residual stream, ping-pong [n_batch, n_embd] */
+    loom_tensor *h;               /* normed stream [n_batch, n_embd] */
+    loom_tensor *q, *k, *v;       /* projections [n_batch, n_head(_kv) * head_dim] */
+    loom_tensor *qr, *kr;         /* rotated q, k */
+    loom_tensor *att;             /* attention output [n_batch, n_head * head_dim] */
+    loom_tensor *o;               /* attention or FFN output [n_batch, n_embd] */
+    loom_tensor *gate, *up, *act; /* FFN [n_batch, n_ff] */
 } llama_ctx;
 
 static loom_status new_tensor(loom_exec *e, uint32_t type, int64_t ne0, int64_t ne1, int64_t ne2, uint32_t flags,
@@ -395,8 +402,7 @@ static void llama_context_free(void *arch_ctx) {
     H->free(c);
 }
 
-static loom_status llama_context_init(void *arch_model, loom_exec *e, const loom_arch_params *params,
-                                      void **arch_ctx) {
+static loom_status llama_context_init(void *arch_model, loom_exec *e, const loom_arch_params *params, void **arch_ctx) {
     const llama_model *lm = arch_model;
     const llama_hparams *hp = &lm->hp;
     *arch_ctx = NULL;
@@ -468,8 +474,8 @@ static loom_tensor *view(loom_exec *e, loom_tensor *base, int64_t ne0, int64_t n
     return t;
 }
 
-static loom_status run(loom_exec *e, uint32_t op, const int32_t *ip, const float *fp, loom_tensor *dst,
-                       loom_tensor *a, loom_tensor *b, loom_tensor *c) {
+static loom_status run(loom_exec *e, uint32_t op, const int32_t *ip, const float *fp, loom_tensor *dst, loom_tensor *a,
+                       loom_tensor *b, loom_tensor *c) {
     if (!dst || !a) return LOOM_ERR_OUT_OF_MEMORY; /* a view could not be made */
     loom_op_params p = {.struct_size = sizeof p, .op = op};
     for (int i = 0; i < 2; i++) {
@@ -480,10 +486,10 @@ static loom_status run(loom_exec *e, uint32_t op, const int32_t *ip, const float
     return H->op(e, &p, dst, srcs, c ? 3u : b ? 2u : 1u);
 }
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        loom_status st_ = (expr);                                                                  \
-        if (st_ != LOOM_OK) return st_;                                                            \
+#define TRY(expr)                                                                                                      \
+    do {                                                                                                               \
+        loom_status st_ = (expr);                                                                                      \
+        if (st_ != LOOM_OK) return st_;                                                                                \
     } while (0)
 
 static loom_status rms_norm(loom_exec *e, loom_tensor *dst, loom_tensor *x, loom_tensor *w, float eps) {
@@ -541,8 +547,8 @@ static loom_status llama_forward(void *arch_ctx, loom_exec *e, const int32_t *to
     loom_tensor *o = view(e, c->o, d, n, 1, 0);
     loom_tensor *gate = view(e, c->gate, ff, n, 1, 0), *up = view(e, c->up, ff, n, 1, 0);
     loom_tensor *act = view(e, c->act, ff, n, 1, 0);
-    if (!ids || !pos || !x || !x2 || !h || !q || !q3 || !k || !k3 || !v || !v3 || !qr || !kr || !att3 || !att ||
-        !o || !gate || !up || !act)
+    if (!ids || !pos || !x || !x2 || !h || !q || !q3 || !k || !k3 || !v || !v3 || !qr || !kr || !att3 || !att || !o ||
+        !gate || !up || !act)
         return LOOM_ERR_OUT_OF_MEMORY;
 
     const uint64_t kv_row = (uint64_t)(hd * nkv) * (c->kv_type == LOOM_TYPE_F16 ? 2u : 4u);
