@@ -28,9 +28,11 @@ What is measured, exactly:
   taken and evaluated one token at a time; an end-of-generation token ends early (and is kept).
 
 * Noise floor of llama.cpp's quantized paths (--noise-floor, after the fixtures exist): for the
-  q4_1 and q8_0 files, KL(llama.cpp on the file || llama.cpp on f32.gguf) and top-1 agreement
-  over the same sequences. f32.gguf holds exactly the dequantized weights, so this is the error
-  llama.cpp's own 8-bit activation quantization adds; it is stored as "llama_cpp_vs_f32".
+  q4_1 and q8_0 files, KL(llama.cpp on the file || llama.cpp on the same weights dequantized to
+  F32: f32.gguf, q8_0_f32.gguf) and top-1 agreement over the same sequences. Those F32 files hold
+  exactly the quantized weights, so this is the error llama.cpp's own 8-bit activation
+  quantization adds; it is stored as "llama_cpp_vs_f32" (with the name of the F32 variant).
+  The q8_0_f32 variant gets logits and greedy fixtures too (no perplexity).
 
 usage: scripts/llama_reference.py [--variants q4_1,f32,q8_0] [--ppl-chunks N] [--threads T]
                                   [--noise-floor]
@@ -72,7 +74,8 @@ def cache_dir():
 def model_paths():
     base = os.environ.get("LOOM_TEST_MODEL") or os.path.join(cache_dir(), "SmolLM2-135M-Instruct.Q4_1.gguf")
     var = os.path.join(cache_dir(), "variants")
-    return {"q4_1": base, "f32": os.path.join(var, "f32.gguf"), "q8_0": os.path.join(var, "q8_0.gguf")}
+    return {"q4_1": base, "f32": os.path.join(var, "f32.gguf"), "q8_0": os.path.join(var, "q8_0.gguf"),
+            "q8_0_f32": os.path.join(var, "q8_0_f32.gguf")}
 
 
 def chatml(user):
@@ -213,8 +216,8 @@ def run_variant(name, path, args, log):
 
 def noise_floor(paths, args, log):
     fixtures = os.path.join(ROOT, "tests", "model", "fixtures")
-    ref32 = Ref(paths["f32"], args.threads)
-    for v in ("q4_1", "q8_0"):
+    for v, same in (("q4_1", "f32"), ("q8_0", "q8_0_f32")):
+        ref32 = Ref(paths[same], args.threads)
         path_json = os.path.join(fixtures, v + ".json")
         if not os.path.exists(path_json):
             continue
@@ -232,7 +235,7 @@ def noise_floor(paths, args, log):
             kl_all.extend(kl.tolist())
             agree_all.extend(agree.tolist())
             log("  %s vs f32 %s: mean KL %.3e top-1 %.4f" % (v, seq["name"], kl.mean(), agree.mean()))
-        fx["llama_cpp_vs_f32"] = {"sequences": per, "mean_kl": float(np.mean(kl_all)),
+        fx["llama_cpp_vs_f32"] = {"f32_variant": same, "sequences": per, "mean_kl": float(np.mean(kl_all)),
                                   "top1": float(np.mean(agree_all))}
         with open(path_json, "w") as f:
             json.dump(fx, f, indent=1)

@@ -6,6 +6,7 @@ From SmolLM2-135M-Instruct.Q4_1.gguf it writes, into ${LOOM_CACHE_DIR:-~/.cache/
   f32.gguf   every tensor dequantized to F32 by llama.cpp's own quantize tool (through the
              llama_cpp Python package, llama_model_quantize with ftype ALL_F32);
   q8_0.gguf  f32.gguf requantized to Q8_0 by the same tool (ftype MOSTLY_Q8_0);
+  q8_0_f32.gguf  q8_0.gguf dequantized again to F32 (the same weights as q8_0.gguf, exactly);
   hf/        a Hugging Face folder: model.safetensors (F32, Hugging Face tensor names, the rows
              of Q and K un-permuted back to the half-split RoPE layout that llama.cpp's
              converter undoes), config.json, tokenizer.json and tokenizer_config.json.
@@ -247,6 +248,10 @@ def main():
     if args.force or not os.path.exists(q8):
         print("writing", q8, file=sys.stderr)
         quantize(f32, q8, llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0)
+    q8f = os.path.join(args.out, "q8_0_f32.gguf")
+    if args.force or not os.path.exists(q8f):
+        print("writing", q8f, file=sys.stderr)
+        quantize(q8, q8f, llama_cpp.LLAMA_FTYPE_ALL_F32)
     if args.force or not os.path.exists(os.path.join(hf, "model.safetensors")):
         print("writing", hf, file=sys.stderr)
         write_hf(GGUF(f32), hf)

@@ -531,8 +531,19 @@ static void test_softmax(void *dev, const char *tag) {
     }
 }
 
+static void test_attention_case(void *dev, const char *tag, int64_t hd, int64_t nh, int64_t nkvh, int64_t nt,
+                                int64_t nkv, int64_t i0);
 static void test_attention(void *dev, const char *tag) {
-    int64_t hd = 64, nh = 6, nkvh = 2, nt = 19, nkv = 40, i0 = 21;
+    for (int variant = 0; variant < 4; variant++) {
+        /* head dims 64 and 40 (a partial value tile), prefill and single-token decode */
+        int64_t hd = variant & 1 ? 40 : 64, nh = 6, nkvh = 2, nt = variant & 2 ? 1 : 19, nkv = 40,
+                i0 = variant & 2 ? 33 : 21;
+        test_attention_case(dev, tag, hd, nh, nkvh, nt, nkv, i0);
+    }
+}
+
+static void test_attention_case(void *dev, const char *tag, int64_t hd, int64_t nh, int64_t nkvh, int64_t nt,
+                                int64_t nkv, int64_t i0) {
     for (int f16 = 0; f16 < 2; f16++) {
         uint32_t kt = f16 ? LOOM_TYPE_F16 : LOOM_TYPE_F32;
         tensor *q = tnew(LOOM_TYPE_F32, hd, nh, nt, 1), *k = tnew(kt, hd, nkvh, nkv, 1), *v = tnew(kt, hd, nkvh, nkv, 1),
@@ -578,7 +589,8 @@ static void test_attention(void *dev, const char *tag) {
                     if (e > worst) worst = e;
                 }
             }
-        CHECK(st == LOOM_OK && worst < 1e-5, "%s attention f16=%d: status %d err %.3g", tag, f16, st, worst);
+        CHECK(st == LOOM_OK && worst < 1e-5, "%s attention hd=%lld n_tok=%lld f16=%d: status %d err %.3g", tag,
+              (long long)hd, (long long)nt, f16, st, worst);
         free(kf);
         free(vf);
         tfree(q);

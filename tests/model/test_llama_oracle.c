@@ -85,8 +85,8 @@ static int logits_stats(loom_model *model, loom_context *ctx, json_object *fx, c
  * llama_cpp_vs_f32). Loom multiplies the dequantized weights exactly. So a quantized variant
  * that misses the bound passes when (a) against llama.cpp on the file, Loom is within llama.cpp's
  * own noise floor (mean KL at most 1.1 x the floor, top-1 at most 0.5 points below it), and (b)
- * for q4_1, whose f32.gguf holds exactly the same weights, against llama.cpp's F32 run the full
- * bound holds.
+ * against llama.cpp's F32 run on exactly the same weights (f32.gguf for q4_1, q8_0_f32.gguf for
+ * q8_0) the full bound holds.
  */
 static int check_logits(loom_model *model, loom_context *ctx, json_object *fx, const char *variant) {
     double mean = 0.0, top1 = 0.0;
@@ -107,20 +107,19 @@ static int check_logits(loom_model *model, loom_context *ctx, json_object *fx, c
     const bool within = mean <= 1.1 * floor_kl && top1 >= floor_top1 - 0.005;
     printf("%s: above the bound; llama.cpp's own %s-vs-F32 error: mean KL %.3e, top-1 %.2f%% -> %s\n", variant, variant,
            floor_kl, 100.0 * floor_top1, within ? "within it" : "NOT within it");
-    bool same_weights_ok = true;
-    if (!strcmp(variant, "q4_1")) {
-        json_object *fx32 = test_fixture("f32");
-        double m32 = 1.0, t32 = 0.0;
-        if (!fx32 || logits_stats(model, ctx, fx32, "f32", &m32, &t32) != 0) {
-            printf("no f32 fixture to compare the same weights with\n");
-            same_weights_ok = false;
-        } else {
-            same_weights_ok = m32 < KL_MAX && t32 >= TOP1_MIN;
-            printf("q4_1 vs llama.cpp's F32 run on the same weights: mean KL %.3e, top-1 %.2f%% -> %s\n", m32,
-                   100.0 * t32, same_weights_ok ? "ok" : "FAILED");
-        }
-        json_object_put(fx32);
+    /* The same weights in F32 (f32.gguf for q4_1, q8_0_f32.gguf for q8_0): the full bound. */
+    const char *same = json_object_get_string(json_object_object_get(floor, "f32_variant"));
+    bool same_weights_ok = false;
+    json_object *fx32 = same ? test_fixture(same) : NULL;
+    double m32 = 1.0, t32 = 0.0;
+    if (!fx32 || logits_stats(model, ctx, fx32, same, &m32, &t32) != 0) {
+        printf("no fixture of the same weights in F32 to compare with\n");
+    } else {
+        same_weights_ok = m32 < KL_MAX && t32 >= TOP1_MIN;
+        printf("%s vs llama.cpp's F32 run on the same weights (%s): mean KL %.3e, top-1 %.2f%% -> %s\n", variant, same,
+               m32, 100.0 * t32, same_weights_ok ? "ok" : "FAILED");
     }
+    json_object_put(fx32);
     return within && same_weights_ok ? 0 : 1;
 }
 
@@ -152,13 +151,15 @@ static bool same_generation(const collected *got, uint32_t reason, json_object *
 }
 
 /*
- * 32 greedy tokens per prompt, identical to llama.cpp's. For q4_1, where llama.cpp's 8-bit
- * activations make its Q4_1 run diverge from its own F32 run on the same weights after a near
- * tie, a generation that differs from the Q4_1 run must equal llama.cpp's F32 run instead.
+ * 32 greedy tokens per prompt, identical to llama.cpp's. For quantized files, where llama.cpp's
+ * 8-bit activations make its run diverge from its own F32 run on the same weights after a near
+ * tie, a generation that differs from the quantized run must equal llama.cpp's F32 run instead.
  */
 static int check_greedy(loom_model *model, loom_context *ctx, json_object *fx, const char *variant) {
     json_object *gens = json_object_object_get(fx, "generations");
-    json_object *fx32 = !strcmp(variant, "q4_1") ? test_fixture("f32") : NULL;
+    json_object *floor = json_object_object_get(fx, "llama_cpp_vs_f32");
+    const char *f32_variant = floor ? json_object_get_string(json_object_object_get(floor, "f32_variant")) : NULL;
+    json_object *fx32 = f32_variant ? test_fixture(f32_variant) : NULL;
     json_object *gens32 = fx32 ? json_object_object_get(fx32, "generations") : NULL;
     int failures = 0, via_f32 = 0;
     loom_sampler_params sp;
