@@ -19,24 +19,24 @@
 #define DNNL_NAME "onednn"
 
 /* ---- dnnl_loader.c: the oneDNN functions used, resolved at run time ---- */
-#define ODNN_FUNCS(X)                                                                              \
-    X(dnnl_version)                                                                                \
-    X(dnnl_status2str)                                                                             \
-    X(dnnl_get_effective_cpu_isa)                                                                  \
-    X(dnnl_engine_create)                                                                          \
-    X(dnnl_engine_destroy)                                                                         \
-    X(dnnl_stream_create)                                                                          \
-    X(dnnl_stream_destroy)                                                                         \
-    X(dnnl_stream_wait)                                                                            \
-    X(dnnl_memory_desc_init_by_strides)                                                            \
-    X(dnnl_matmul_desc_init)                                                                       \
-    X(dnnl_primitive_desc_create)                                                                  \
-    X(dnnl_primitive_desc_destroy)                                                                 \
-    X(dnnl_primitive_create)                                                                       \
-    X(dnnl_primitive_destroy)                                                                      \
-    X(dnnl_primitive_execute)                                                                      \
-    X(dnnl_memory_create)                                                                          \
-    X(dnnl_memory_set_data_handle)                                                                 \
+#define ODNN_FUNCS(X)                                                                                                  \
+    X(dnnl_version)                                                                                                    \
+    X(dnnl_status2str)                                                                                                 \
+    X(dnnl_get_effective_cpu_isa)                                                                                      \
+    X(dnnl_engine_create)                                                                                              \
+    X(dnnl_engine_destroy)                                                                                             \
+    X(dnnl_stream_create)                                                                                              \
+    X(dnnl_stream_destroy)                                                                                             \
+    X(dnnl_stream_wait)                                                                                                \
+    X(dnnl_memory_desc_init_by_strides)                                                                                \
+    X(dnnl_matmul_desc_init)                                                                                           \
+    X(dnnl_primitive_desc_create)                                                                                      \
+    X(dnnl_primitive_desc_destroy)                                                                                     \
+    X(dnnl_primitive_create)                                                                                           \
+    X(dnnl_primitive_destroy)                                                                                          \
+    X(dnnl_primitive_execute)                                                                                          \
+    X(dnnl_memory_create)                                                                                              \
+    X(dnnl_memory_set_data_handle)                                                                                     \
     X(dnnl_memory_destroy)
 
 typedef struct odnn_lib {
@@ -75,7 +75,7 @@ typedef struct odnn_state {
 typedef struct odnn_prim {
     int used;
     int path;
-    int nthr; /* OpenMP threads it was created for */
+    int nthr;  /* OpenMP threads it was created for */
     int64_t g; /* batched groups (int8) */
     int64_t m, k, n, lda, ldw, ldd;
     uint64_t stamp;
@@ -104,18 +104,18 @@ typedef struct odnn_device {
 /* A weight prepared for the device's mode (the `extra` of weight_prepare). */
 typedef struct odnn_weight {
     uint32_t magic;
-    int path;         /* ODNN_* of `data` */
-    int64_t k, n;     /* row length and rows per batch */
-    int64_t b2, b3;   /* batches */
-    void *data;       /* [b3][b2][n][k] f32, bf16 (uint16) or s8 */
-    int64_t group;    /* int8: k per group (ODNN_INT8_GROUP, or k when it does not divide) */
-    float *scale;     /* int8: per row and group [rows][k / group] */
-    float *offset;    /* int8: w = scale * q + offset per row and group (Q4_1), or NULL */
-    int32_t *rowsum;  /* int8: sum of the s8 values per row and group */
+    int path;        /* ODNN_* of `data` */
+    int64_t k, n;    /* row length and rows per batch */
+    int64_t b2, b3;  /* batches */
+    void *data;      /* [b3][b2][n][k] f32, bf16 (uint16) or s8 */
+    int64_t group;   /* int8: k per group (ODNN_INT8_GROUP, or k when it does not divide) */
+    float *scale;    /* int8: per row and group [rows][k / group] */
+    float *offset;   /* int8: w = scale * q + offset per row and group (Q4_1), or NULL */
+    int32_t *rowsum; /* int8: sum of the s8 values per row and group */
 } odnn_weight;
 
 #define ODNN_WEIGHT_MAGIC 0x6f646e77u
-#define ODNN_INT8_GROUP 32
+#define ODNN_INT8_GROUP   32
 
 /* ---- dnnl_plugin.c ---- */
 loom_status odnn_fail(odnn_device *dev, loom_status status, const char *fmt, ...)
