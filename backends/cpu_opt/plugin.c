@@ -503,6 +503,9 @@ static loom_status b_weight_prepare(void *p, const loom_tensor_view *w, void **e
     co_parallel_for(dev->pool, dev->n_threads, j.n_items, chunk, pack_task, &j);
     if (j.release) drop_pages((uintptr_t)w->data, bytes, (uintptr_t)psz); /* pages shared by two chunks */
     co_tune_family(dev, co_family_of_type(cw->type));
+    dev->host->log(LOOM_LOG_DEBUG, CO_NAME, "weight %p [%lld x %lld x %lld] type %u repacked: %zu bytes%s", w->data,
+                   (long long)cw->K, (long long)cw->N, (long long)cw->n_mat, cw->type, total,
+                   j.release ? ", mapped pages released" : "");
     *extra = cw;
     return LOOM_OK;
 }

@@ -779,6 +779,47 @@ static void test_options(void) {
     printf("device: %s\n", info.description);
 }
 
+/* Variant choice: measured once and cached under $XDG_CACHE_HOME/loom; a second device reads
+ * the cache; a corrupt cache line is ignored. */
+static void test_tune_cache(void) {
+    char dir[] = "/tmp/cpu_opt_tuneXXXXXX";
+    if (!mkdtemp(dir)) return;
+    setenv("XDG_CACHE_HOME", dir, 1);
+    char path[256];
+    snprintf(path, sizeof path, "%s/loom/cpu_opt-tune.txt", dir);
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) { /* garbage in the cache must not matter */
+            FILE *f = fopen(path, "a");
+            if (f) {
+                fputs("v2|junk 99 99 99 99 99\nnot a line\n", f);
+                fclose(f);
+            }
+        }
+        const char *keys[] = {"threads", "plugin.cpu_opt.tune"};
+        const char *vals[] = {"2", round == 0 ? "force" : "auto"};
+        loom_kv_list opts = {sizeof opts, 2, keys, vals};
+        void *dev = NULL;
+        CHECK(B->device_open(g_state, 0, &opts, &dev) == LOOM_OK, "tune device_open");
+        if (!dev) return;
+        test_matmul(dev, "[tune]", 0, LOOM_TYPE_Q4_0, 64, 48, 5, 1, 1, 1);
+        B->device_close(dev);
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL, "no tuning cache at %s", path);
+        int found = 0;
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, "|q4_0 ")) found++;
+        if (f) fclose(f);
+        CHECK(found == 1, "q4_0 entries in the tuning cache: %d", found);
+    }
+    unlink(path);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/loom", dir);
+    rmdir(sub);
+    rmdir(dir);
+    unsetenv("XDG_CACHE_HOME");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s plugin.so\n", argv[0]);
@@ -805,6 +846,7 @@ int main(int argc, char **argv) {
     CHECK(d->init(&host, &g_state, reason, sizeof reason) == LOOM_OK, "init: %s", reason);
     B = d->api;
     test_options();
+    test_tune_cache();
     const char *isas[] = {"scalar", "avx2", "avx512"};
     int quick = getenv("CPU_OPT_TEST_QUICK") != NULL;
     for (int i = 0; i < 3; i++) {
