@@ -193,7 +193,10 @@ def write_hf(gg, out):
     }
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
+    write_hf_tokenizer(gg.meta, out)
 
+
+def write_hf_tokenizer(m, out):
     # The tokenizer, in Hugging Face's tokenizer.json form (byte-level BPE as SmolLM2 ships it).
     tokens, types = m["tokenizer.ggml.tokens"], m["tokenizer.ggml.token_type"]
     special = [i for i, t in enumerate(types) if t in (3, 4)]  # control, user-defined
@@ -205,7 +208,7 @@ def write_hf(gg, out):
                           "normalized": False, "special": types[i] == 3} for i in special],
         "normalizer": None,
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Digits", "individual_digits": True},
+            {"type": "Split", "pattern": {"Regex": "\\p{N}"}, "behavior": "Isolated", "invert": False},
             {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
         "post_processor": None,
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
@@ -233,6 +236,7 @@ def main():
     ap.add_argument("--model", default=default_model())
     ap.add_argument("--out", default=os.path.join(cache_dir(), "variants"))
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--tokenizer", action="store_true", help="rewrite hf/tokenizer*.json only")
     args = ap.parse_args()
     if not os.path.exists(args.model):
         sys.exit("model %s not found (scripts/get-model.sh fetches it)" % args.model)
@@ -255,6 +259,8 @@ def main():
     if args.force or not os.path.exists(os.path.join(hf, "model.safetensors")):
         print("writing", hf, file=sys.stderr)
         write_hf(GGUF(f32), hf)
+    elif not os.path.exists(os.path.join(hf, "tokenizer.json")) or args.tokenizer:
+        write_hf_tokenizer(GGUF(args.model).meta, hf)
     print(args.out)
 
 
