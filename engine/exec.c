@@ -1094,6 +1094,12 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
     else
         snprintf(threads, sizeof threads, "%s", loom_engine_option_str(engine, "threads", "0"));
 
+    /* A backend named by the user must exist; one named only by the built-in default may not. */
+    const char *opt_value = NULL;
+    int32_t opt_source = LOOM_SOURCE_UNSET;
+    loom_options_get(loom_engine_options(engine), "backend", &opt_value, &opt_source);
+    const bool spec_is_default = opt_source == LOOM_SOURCE_DEFAULT && opt_value && !strcmp(opt_value, spec);
+
     loom_status st = LOOM_OK;
     const char *s = spec;
     while (st == LOOM_OK && *s) {
@@ -1135,6 +1141,10 @@ loom_status loom_exec_create(loom_engine *engine, const char *backend_spec, uint
             index = (uint32_t)v;
         }
         const loom_plugin_rec *p = loom_engine_find_plugin(engine, LOOM_PLUGIN_KIND_BACKEND, item);
+        if (!p && spec_is_default) { /* the built-in default names an optional plugin: skip it */
+            loom_log(LOOM_LOG_DEBUG, NULL, "default backend '%s' is not available here; using the next one", item);
+            continue;
+        }
         if (!p) {
             st = missing_backend(engine, item, err, err_size);
             break;

@@ -30,7 +30,7 @@ struct loom_options {
 
 /* The keys the engine itself understands. Plugin keys are "plugin.<name>.<key>". */
 static const loom_option_spec engine_specs[] = {
-    {"backend", "cpu", "backend priority list, e.g. \"opencl,cpu\" (the CPU reference is always the fallback)"},
+    {"backend", "cpu_opt", "backend priority list, e.g. \"opencl,cpu\" (the CPU reference is always the last fallback)"},
     {"threads", "0", "worker threads for CPU backends (0 = all cores)"},
     {"ctx_size", "0", "context length in tokens (0 = the model's training context, capped at 4096)"},
     {"batch_size", "512", "largest number of tokens per forward pass (prefill chunk)"},

@@ -84,6 +84,14 @@ def roofline(a, nbytes, flops):
     return kv
 
 
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def gguf_weight_bytes(path):
     """Bytes of tensor data read per decoded token: every tensor except the token embedding
     (a row lookup) unless it doubles as the output head (tied embeddings)."""
@@ -181,8 +189,10 @@ def main():
         wbytes = gguf_weight_bytes(model)
         res = {"loom": [], "llama": []}
         bw = []
+        loads = []
         for p in range(a.passes):
             bw.append(roofline(a, max(wbytes, 1 << 20), False).get("bw_median_gbs", 0.0))
+            loads.append(loadavg())
             order = ("loom", "llama") if p % 2 == 0 else ("llama", "loom")
             for eng in order:
                 try:
@@ -190,7 +200,8 @@ def main():
                 except RuntimeError as e:
                     r = {"error": str(e)}
                     print("  %s %s: %s" % (name, eng, str(e)[:300]), file=sys.stderr)
-                r.update({"case": name, "pass": p, "engine": eng, "date": stamp, "commit": commit})
+                r.update({"case": name, "pass": p, "engine": eng, "date": stamp, "commit": commit, "loadavg": loads[-1],
+                          "weight_bytes_per_token": wbytes})
                 out.write(json.dumps(r) + "\n")
                 out.flush()
                 res[eng].append(r)
@@ -214,14 +225,15 @@ def main():
                      fmt_range(series("llama", "prefill_tokens_per_second"), 1), fmt_range(ratios("prefill_tokens_per_second")),
                      fmt_range(tg, 1), fmt_range(series("llama", "decode_tokens_per_second"), 1),
                      fmt_range(ratios("decode_tokens_per_second")), "%.1f (%.1f-%.1f)" % (bwm, min(bw), max(bw)),
-                     fmt_range(roof, 0), "%.1f / %.1f" % (max(rss) / 1024.0 if rss else 0, wbytes / 1048576.0)))
+                     fmt_range(roof, 0), "%.1f / %.1f" % (max(rss) / 1024.0 if rss else 0, wbytes / 1048576.0),
+                     "%.1f" % statistics.median(loads)))
         print("| " + " | ".join(rows[-1]) + " |")
         sys.stdout.flush()
     out.close()
     print()
     print("| case | Loom prefill tok/s | llama.cpp prefill | ratio | Loom decode tok/s | llama.cpp decode | ratio | "
-          "read GB/s (model-size set) | decode % of roofline | Loom peak RSS MiB / weights MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "read GB/s (model-size set) | decode % of roofline | Loom peak RSS MiB / weights MiB | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
     print("\nplatform: %s; llama.cpp via llama-cpp-python; raw results in %s" % (platform.platform(), a.out))

@@ -135,9 +135,14 @@ void co_dequant_row(uint32_t type, const void *src, float *dst, int64_t n);
 int co_quant_row_ok(uint32_t type);
 void co_quant_row(uint32_t type, const float *src, void *dst, int64_t n);
 
+/* f rounded to the nearest fp16 value (as a float). */
+CO_INLINE float co_fp16_round(float f) { return co_fp16_to_fp32(co_fp32_to_fp16(f)); }
+
 /*
- * Activations quantized per block of 32 to int8 (symmetric, d = max|x| / 127), with per-block
- * metadata for the weight kernels: d, d * sum(q), -8 * sum(q), -128 * sum(q).
+ * Activations quantized per block of 32 to int8 (symmetric: q = round-to-even(x * 127 / max|x|),
+ * d = max|x| / 127), with per-block metadata for the weight kernels: d, d * sum(q), -8 * sum(q),
+ * -128 * sum(q). d and d * sum(q) are rounded to fp16 as in llama.cpp's q8_0 / q8_1 activation
+ * blocks, so that quantized models give llama.cpp's numbers more closely.
  * One row: K int8 values, then nblk co_qmeta (row stride co_qact_row_bytes).
  */
 typedef struct co_qmeta {
@@ -345,6 +350,11 @@ void co_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void co_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 void co_f16_to_f32_row_f16c(const uint16_t *src, float *dst, int64_t n);
 void co_f32_to_f16_row_f16c(const float *src, uint16_t *dst, int64_t n);
+
+/* AVX-512 activations (act_avx512.c). */
+void co_silu_avx512(float *d, const float *a, int64_t n);
+void co_swiglu_avx512(float *d, const float *a, const float *b, int64_t n);
+float co_exp_sum_avx512(const float *x, float *y, int64_t n, float m);
 
 /* Vector math (elementwise.c), exported for attention and softmax. */
 float co_expf(float x);

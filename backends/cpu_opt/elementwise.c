@@ -68,8 +68,22 @@ CO_CLONES static float exp_sum(const float *x, float *y, int64_t n, float m) {
     return s;
 }
 
+/* AVX-512 versions (act_avx512.c) where the CPU and OS have it. */
+static int use_avx512(void) {
+#if CO_X86_KERNELS
+    return co_isa_detect()->best >= CO_ISA_AVX512;
+#else
+    return 0;
+#endif
+}
+
 /* The clones of a global function would be exported (ifunc symbols ignore -fvisibility). */
-float co_exp_sum(const float *x, float *y, int64_t n, float m) { return exp_sum(x, y, n, m); }
+float co_exp_sum(const float *x, float *y, int64_t n, float m) {
+#if CO_X86_KERNELS
+    if (use_avx512()) return co_exp_sum_avx512(x, y, n, m);
+#endif
+    return exp_sum(x, y, n, m);
+}
 
 /* ---- row kernels ---- */
 
@@ -85,11 +99,29 @@ CO_CLONES static void row_add1(float *d, const float *a, float b, int64_t n) {
 CO_CLONES static void row_scale(float *d, const float *a, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = a[i] * s;
 }
-CO_CLONES static void row_silu(float *d, const float *a, int64_t n) {
+CO_CLONES static void row_silu_c(float *d, const float *a, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = a[i] / (1.0f + exp_core(-a[i]));
 }
-CO_CLONES static void row_swiglu(float *d, const float *a, const float *b, int64_t n) {
+CO_CLONES static void row_swiglu_c(float *d, const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = a[i] / (1.0f + exp_core(-a[i])) * b[i];
+}
+static void row_silu(float *d, const float *a, int64_t n) {
+#if CO_X86_KERNELS
+    if (use_avx512()) {
+        co_silu_avx512(d, a, n);
+        return;
+    }
+#endif
+    row_silu_c(d, a, n);
+}
+static void row_swiglu(float *d, const float *a, const float *b, int64_t n) {
+#if CO_X86_KERNELS
+    if (use_avx512()) {
+        co_swiglu_avx512(d, a, b, n);
+        return;
+    }
+#endif
+    row_swiglu_c(d, a, b, n);
 }
 static void row_gelu(float *d, const float *a, int64_t n) {
     for (int64_t i = 0; i < n; i++) d[i] = 0.5f * a[i] * (1.0f + erff(a[i] * 0.70710678118654752f));

@@ -200,8 +200,10 @@ void co_quant_act_avx2(const float *x, uint8_t *row, int64_t K) {
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(void *)(q + b * CO_QK), p);
         float d = amax / 127.0f;
-        m[b].d = d;
-        m[b].ds = d * (float)sum;
+        /* d and d * sum rounded to fp16 (F16C: two instructions) */
+        __m128 r = _mm_cvtph_ps(_mm_cvtps_ph(_mm_setr_ps(d, d * (float)sum, 0.0f, 0.0f), _MM_FROUND_TO_NEAREST_INT));
+        m[b].d = _mm_cvtss_f32(r);
+        m[b].ds = _mm_cvtss_f32(_mm_movehdup_ps(r));
         m[b].n8 = -8 * sum;
         m[b].n128 = -128 * sum;
     }

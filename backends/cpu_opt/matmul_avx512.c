@@ -248,8 +248,10 @@ void co_quant_act_avx512(const float *x, uint8_t *row, int64_t K) {
         _mm_storeu_si128((__m128i *)(void *)(q + b * CO_QK + 16), _mm512_cvtsepi32_epi8(i1));
         int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         float d = amax / 127.0f;
-        m[b].d = d;
-        m[b].ds = d * (float)sum;
+        /* d and d * sum rounded to fp16 (F16C: two instructions) */
+        __m128 r = _mm_cvtph_ps(_mm_cvtps_ph(_mm_setr_ps(d, d * (float)sum, 0.0f, 0.0f), _MM_FROUND_TO_NEAREST_INT));
+        m[b].d = _mm_cvtss_f32(r);
+        m[b].ds = _mm_cvtss_f32(_mm_movehdup_ps(r));
         m[b].n8 = -8 * sum;
         m[b].n128 = -128 * sum;
     }

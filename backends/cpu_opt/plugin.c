@@ -104,8 +104,8 @@ static const loom_option_def g_options[] = {
      "kernel variant choice: auto (measure once, cached in $XDG_CACHE_HOME/loom), off (defaults), force"},
     {sizeof(loom_option_def), LOOM_OPT_BOOL, "release_mapped", "true",
      "after repacking a weight, drop the pages of its read-only file mapping from memory"},
-    {sizeof(loom_option_def), LOOM_OPT_INT, "spin", "200000",
-     "pause loops a worker spins before it sleeps"},
+    {sizeof(loom_option_def), LOOM_OPT_INT, "spin", "50000",
+     "pause loops (about 30 ns each) a worker spins before it sleeps"},
 };
 #define N_OPTIONS (sizeof g_options / sizeof g_options[0])
 
@@ -210,7 +210,7 @@ static loom_status b_device_open(void *state, uint32_t index, const loom_kv_list
     dev->exact = 0;
     dev->release_mapped = 1;
     dev->tune_mode = 1;
-    long spin = 200000;
+    long spin = 50000;
     const char *pre = "plugin." CO_NAME ".";
     size_t pl = strlen(pre);
     for (uint32_t i = 0; options && i < options->count; i++) {
@@ -503,6 +503,9 @@ static loom_status b_weight_prepare(void *p, const loom_tensor_view *w, void **e
     co_parallel_for(dev->pool, dev->n_threads, j.n_items, chunk, pack_task, &j);
     if (j.release) drop_pages((uintptr_t)w->data, bytes, (uintptr_t)psz); /* pages shared by two chunks */
     co_tune_family(dev, co_family_of_type(cw->type));
+    dev->host->log(LOOM_LOG_DEBUG, CO_NAME, "weight %p [%lld x %lld x %lld] type %u repacked: %zu bytes%s", w->data,
+                   (long long)cw->K, (long long)cw->N, (long long)cw->n_mat, cw->type, total,
+                   j.release ? ", mapped pages released" : "");
     *extra = cw;
     return LOOM_OK;
 }

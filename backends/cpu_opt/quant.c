@@ -290,8 +290,8 @@ void co_quant_act_scalar(const float *x, uint8_t *row, int64_t K) {
             q[b * CO_QK + i] = (int8_t)qi;
             sum += qi;
         }
-        m[b].d = d;
-        m[b].ds = d * (float)sum;
+        m[b].d = co_fp16_round(d);
+        m[b].ds = co_fp16_round(d * (float)sum);
         m[b].n8 = -8 * sum;
         m[b].n128 = -128 * sum;
     }

@@ -218,8 +218,8 @@ static void pfor_task(void *p, int ith, int nth) {
 void co_parallel_for(co_pool *pool, int nth, int64_t n, int64_t chunk, co_range_fn fn, void *arg) {
     if (n <= 0) return;
     if (chunk < 1) chunk = 1;
-    if (nth <= 1 || n <= chunk) {
-        fn(arg, 0, n, 0);
+    if (nth <= 1 || n <= chunk) { /* inline, still chunk by chunk (callers may rely on it) */
+        for (int64_t i0 = 0; i0 < n; i0 += chunk) fn(arg, i0, i0 + chunk < n ? i0 + chunk : n, 0);
         return;
     }
     pfor_job j = {pool, fn, arg, n, chunk};

@@ -109,7 +109,7 @@ static void cache_store(const co_device *dev, int fam, const co_mm_params *p) {
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return;
     snprintf(path, sizeof path, "%s/cpu_opt-tune.txt", dir);
-    snprintf(tmp, sizeof tmp, "%s/cpu_opt-tune.txt.%ld", dir, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s/cpu_opt-tune.txt.%ld.%p", dir, (long)getpid(), (const void *)dev);
     cache_key(dev, fam, key, sizeof key);
     FILE *out = fopen(tmp, "w");
     if (!out) return;
@@ -118,6 +118,9 @@ static void cache_store(const co_device *dev, int fam, const co_mm_params *p) {
         while (fgets(line, sizeof line, in)) {
             char k[200];
             if (sscanf(line, "%199s", k) == 1 && !strcmp(k, key)) continue;
+            char ver[16];
+            snprintf(ver, sizeof ver, "v%d|", CO_TUNE_VERSION);
+            if (strncmp(line, ver, strlen(ver)) != 0) continue; /* choices of older kernels */
             fputs(line, out);
         }
         fclose(in);

@@ -19,24 +19,24 @@
 #define DNNL_NAME "onednn"
 
 /* ---- dnnl_loader.c: the oneDNN functions used, resolved at run time ---- */
-#define ODNN_FUNCS(X)                                                                              \
-    X(dnnl_version)                                                                                \
-    X(dnnl_status2str)                                                                             \
-    X(dnnl_get_effective_cpu_isa)                                                                  \
-    X(dnnl_engine_create)                                                                          \
-    X(dnnl_engine_destroy)                                                                         \
-    X(dnnl_stream_create)                                                                          \
-    X(dnnl_stream_destroy)                                                                         \
-    X(dnnl_stream_wait)                                                                            \
-    X(dnnl_memory_desc_init_by_strides)                                                            \
-    X(dnnl_matmul_desc_init)                                                                       \
-    X(dnnl_primitive_desc_create)                                                                  \
-    X(dnnl_primitive_desc_destroy)                                                                 \
-    X(dnnl_primitive_create)                                                                       \
-    X(dnnl_primitive_destroy)                                                                      \
-    X(dnnl_primitive_execute)                                                                      \
-    X(dnnl_memory_create)                                                                          \
-    X(dnnl_memory_set_data_handle)                                                                 \
+#define ODNN_FUNCS(X)                                                                                                  \
+    X(dnnl_version)                                                                                                    \
+    X(dnnl_status2str)                                                                                                 \
+    X(dnnl_get_effective_cpu_isa)                                                                                      \
+    X(dnnl_engine_create)                                                                                              \
+    X(dnnl_engine_destroy)                                                                                             \
+    X(dnnl_stream_create)                                                                                              \
+    X(dnnl_stream_destroy)                                                                                             \
+    X(dnnl_stream_wait)                                                                                                \
+    X(dnnl_memory_desc_init_by_strides)                                                                                \
+    X(dnnl_matmul_desc_init)                                                                                           \
+    X(dnnl_primitive_desc_create)                                                                                      \
+    X(dnnl_primitive_desc_destroy)                                                                                     \
+    X(dnnl_primitive_create)                                                                                           \
+    X(dnnl_primitive_destroy)                                                                                          \
+    X(dnnl_primitive_execute)                                                                                          \
+    X(dnnl_memory_create)                                                                                              \
+    X(dnnl_memory_set_data_handle)                                                                                     \
     X(dnnl_memory_destroy)
 
 typedef struct odnn_lib {
@@ -75,7 +75,8 @@ typedef struct odnn_state {
 typedef struct odnn_prim {
     int used;
     int path;
-    int nthr; /* OpenMP threads it was created for */
+    int nthr;  /* OpenMP threads it was created for */
+    int64_t g; /* batched groups (int8) */
     int64_t m, k, n, lda, ldw, ldd;
     uint64_t stamp;
     dnnl_primitive_t prim;
@@ -88,6 +89,7 @@ typedef struct odnn_device {
     odnn_state *state;
     int mode;    /* ODNN_* for prepared weights, or ODNN_AUTO */
     int threads; /* OpenMP threads for large matmuls */
+    int refused; /* the requested path is unavailable here: every matmul is declined (error says why) */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     odnn_prim cache[ODNN_CACHE];
@@ -102,15 +104,18 @@ typedef struct odnn_device {
 /* A weight prepared for the device's mode (the `extra` of weight_prepare). */
 typedef struct odnn_weight {
     uint32_t magic;
-    int path;         /* ODNN_* of `data` */
-    int64_t k, n;     /* row length and rows per batch */
-    int64_t b2, b3;   /* batches */
-    void *data;       /* [b3][b2][n][k] f32, bf16 (uint16) or s8 */
-    float *scale;     /* int8: per row */
-    int32_t *rowsum;  /* int8: sum of each row's s8 values */
+    int path;        /* ODNN_* of `data` */
+    int64_t k, n;    /* row length and rows per batch */
+    int64_t b2, b3;  /* batches */
+    void *data;      /* [b3][b2][n][k] f32, bf16 (uint16) or s8 */
+    int64_t group;   /* int8: k per group (ODNN_INT8_GROUP, or k when it does not divide) */
+    float *scale;    /* int8: per row and group [rows][k / group] */
+    float *offset;   /* int8: w = scale * q + offset per row and group (Q4_1), or NULL */
+    int32_t *rowsum; /* int8: sum of the s8 values per row and group */
 } odnn_weight;
 
 #define ODNN_WEIGHT_MAGIC 0x6f646e77u
+#define ODNN_INT8_GROUP   32
 
 /* ---- dnnl_plugin.c ---- */
 loom_status odnn_fail(odnn_device *dev, loom_status status, const char *fmt, ...)
@@ -140,6 +145,9 @@ uint16_t odnn_f32_to_bf16(float f);
 float odnn_quantize_row_s8(const float *x, int8_t *q, int64_t n, int32_t *sum);
 /* The same, stored as u8 = q + 128. */
 float odnn_quantize_row_u8(const float *x, uint8_t *q, int64_t n);
+/* Q8_0, Q4_0 and Q4_1 rows exactly: per block of 32, s8 values q, a scale d and an offset m
+ * (Q4_1 only; 0 otherwise) with w = d * q + m, and the sum of q. -1 for other types. */
+int odnn_blocks_s8(uint32_t type, const void *row, int64_t k, int8_t *q, float *scale, float *offset, int32_t *sums);
 
 /* ---- dnnl_matmul.c ---- */
 int32_t odnn_supports_op(void *dev, const loom_op_params *params, const loom_tensor_view *dst,

@@ -27,17 +27,14 @@ odnn_lib odnn;
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int odnn_lib_load(char *reason, size_t reason_size)
-{
+int odnn_lib_load(char *reason, size_t reason_size) {
     void *h, *gomp;
     int rc = 0;
     pthread_mutex_lock(&load_lock);
-    if (odnn.handle != NULL)
-        goto done;
+    if (odnn.handle != NULL) goto done;
     gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (gomp == NULL) {
-        if (getenv("OMP_WAIT_POLICY") == NULL)
-            setenv("OMP_WAIT_POLICY", "passive", 0);
+        if (getenv("OMP_WAIT_POLICY") == NULL) setenv("OMP_WAIT_POLICY", "passive", 0);
     } else {
         dlclose(gomp);
         odnn_log(LOOM_LOG_DEBUG, "libgomp was already loaded: OMP_WAIT_POLICY left as it is");
@@ -50,13 +47,13 @@ int odnn_lib_load(char *reason, size_t reason_size)
         rc = -1;
         goto done;
     }
-#define ODNN_RESOLVE(f)                                                                            \
-    *(void **)&odnn.f = dlsym(h, #f);                                                              \
-    if (odnn.f == NULL) {                                                                          \
-        snprintf(reason, reason_size, "%s lacks %s: oneDNN 2.x is required", LOOM_DNNL_SONAME, #f); \
-        memset(&odnn, 0, sizeof odnn);                                                             \
-        rc = -1;                                                                                   \
-        goto done;                                                                                 \
+#define ODNN_RESOLVE(f)                                                                                                \
+    *(void **)&odnn.f = dlsym(h, #f);                                                                                  \
+    if (odnn.f == NULL) {                                                                                              \
+        snprintf(reason, reason_size, "%s lacks %s: oneDNN 2.x is required", LOOM_DNNL_SONAME, #f);                    \
+        memset(&odnn, 0, sizeof odnn);                                                                                 \
+        rc = -1;                                                                                                       \
+        goto done;                                                                                                     \
     }
     ODNN_FUNCS(ODNN_RESOLVE)
 #undef ODNN_RESOLVE

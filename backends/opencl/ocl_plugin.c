@@ -26,12 +26,10 @@ static const loom_host_api *g_host;
 /* Errors and logging                                                                           */
 /* ============================================================================================ */
 
-const char *ocl_error_string(cl_int err)
-{
+const char *ocl_error_string(cl_int err) {
     switch (err) {
-#define E(x)                                                                                       \
-    case x:                                                                                        \
-        return #x;
+#define E(x)                                                                                                           \
+    case x: return #x;
         E(CL_SUCCESS)
         E(CL_DEVICE_NOT_FOUND)
         E(CL_DEVICE_NOT_AVAILABLE)
@@ -64,21 +62,17 @@ const char *ocl_error_string(cl_int err)
         E(CL_INVALID_BUILD_OPTIONS)
         E(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST)
 #undef E
-    case CL_PLATFORM_NOT_FOUND_KHR:
-        return "CL_PLATFORM_NOT_FOUND_KHR";
-    default:
-        return "unknown OpenCL error";
+    case CL_PLATFORM_NOT_FOUND_KHR: return "CL_PLATFORM_NOT_FOUND_KHR";
+    default: return "unknown OpenCL error";
     }
 }
 
-loom_status ocl_fail(ocl_device *dev, loom_status status, const char *fmt, ...)
-{
+loom_status ocl_fail(ocl_device *dev, loom_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(dev->error, sizeof dev->error, fmt, ap);
     va_end(ap);
-    if (g_host != NULL && g_host->log != NULL)
-        g_host->log(LOOM_LOG_DEBUG, OCL_NAME, "%s", dev->error);
+    if (g_host != NULL && g_host->log != NULL) g_host->log(LOOM_LOG_DEBUG, OCL_NAME, "%s", dev->error);
     return status;
 }
 
@@ -87,11 +81,9 @@ static void say(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-static void say(char *buf, size_t size, const char *fmt, ...)
-{
+static void say(char *buf, size_t size, const char *fmt, ...) {
     va_list ap;
-    if (buf == NULL || size == 0)
-        return;
+    if (buf == NULL || size == 0) return;
     va_start(ap, fmt);
     vsnprintf(buf, size, fmt, ap);
     va_end(ap);
@@ -101,8 +93,7 @@ static void say(char *buf, size_t size, const char *fmt, ...)
 /* Discovery                                                                                    */
 /* ============================================================================================ */
 
-static void describe_device(ocl_device_rec *rec)
-{
+static void describe_device(ocl_device_rec *rec) {
     char version[128] = "", driver[128] = "", vendor[128] = "";
     cl_uint cu = 0;
     cl_ulong mem = 0, max_alloc = 0;
@@ -124,12 +115,13 @@ static void describe_device(ocl_device_rec *rec)
     rec->info.max_alloc_bytes = max_alloc;
     rec->info.capabilities = LOOM_BACKEND_CAP_ASYNC;
     snprintf(rec->info.description, sizeof rec->info.description, "%s %.32s; %.90s; driver %.32s; platform %u '%.40s'",
-             (type & CL_DEVICE_TYPE_GPU) ? "GPU" : (type & CL_DEVICE_TYPE_CPU) ? "CPU" : "accelerator", vendor,
-             version, driver, rec->platform_index, rec->platform_name);
+             (type & CL_DEVICE_TYPE_GPU)   ? "GPU"
+             : (type & CL_DEVICE_TYPE_CPU) ? "CPU"
+                                           : "accelerator",
+             vendor, version, driver, rec->platform_index, rec->platform_name);
 }
 
-static loom_status ocl_init(const loom_host_api *host, void **state_out, char *reason, size_t reason_size)
-{
+static loom_status ocl_init(const loom_host_api *host, void **state_out, char *reason, size_t reason_size) {
     cl_uint n_plat = 0;
     cl_platform_id *plats = NULL;
     ocl_state *st = NULL;
@@ -138,8 +130,7 @@ static loom_status ocl_init(const loom_host_api *host, void **state_out, char *r
     cl_int err;
 
     *state_out = NULL;
-    if (host != NULL)
-        g_host = host;
+    if (host != NULL) g_host = host;
     err = clGetPlatformIDs(0, NULL, &n_plat);
     if (err == CL_PLATFORM_NOT_FOUND_KHR || (err == CL_SUCCESS && n_plat == 0)) {
         const char *env = getenv("OCL_ICD_VENDORS");
@@ -155,8 +146,7 @@ static loom_status ocl_init(const loom_host_api *host, void **state_out, char *r
     }
     plats = calloc(n_plat, sizeof *plats);
     st = calloc(1, sizeof *st);
-    if (plats == NULL || st == NULL)
-        goto oom;
+    if (plats == NULL || st == NULL) goto oom;
     st->host = host;
     clGetPlatformIDs(n_plat, plats, NULL);
     for (cl_uint p = 0; p < n_plat; p++) {
@@ -167,19 +157,16 @@ static loom_status ocl_init(const loom_host_api *host, void **state_out, char *r
         if (strlen(seen) + strlen(pname) + 4 < sizeof seen)
             snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s'%s'", seen[0] ? ", " : "", pname);
         err = clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &n_dev);
-        if (err != CL_SUCCESS || n_dev == 0)
-            continue;
+        if (err != CL_SUCCESS || n_dev == 0) continue;
         devs = calloc(n_dev, sizeof *devs);
-        if (devs == NULL)
-            goto oom;
+        if (devs == NULL) goto oom;
         clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, n_dev, devs, NULL);
         for (cl_uint d = 0; d < n_dev; d++) {
             cl_bool avail = CL_FALSE, compiler = CL_FALSE;
             ocl_device_rec *rec;
             clGetDeviceInfo(devs[d], CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL);
             clGetDeviceInfo(devs[d], CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL);
-            if (!avail || !compiler)
-                continue;
+            if (!avail || !compiler) continue;
             if (st->n_devices == cap) {
                 uint32_t ncap = cap ? cap * 2 : 4;
                 ocl_device_rec *grown = realloc(st->devices, ncap * sizeof *grown);
@@ -203,8 +190,7 @@ static loom_status ocl_init(const loom_host_api *host, void **state_out, char *r
     }
     free(plats);
     if (st->n_devices == 0) {
-        say(reason, reason_size,
-            "OpenCL platform(s) %s found, but none has an available device with a compiler", seen);
+        say(reason, reason_size, "OpenCL platform(s) %s found, but none has an available device with a compiler", seen);
         free(st->devices);
         free(st);
         return LOOM_ERR_UNAVAILABLE;
@@ -213,34 +199,28 @@ static loom_status ocl_init(const loom_host_api *host, void **state_out, char *r
     return LOOM_OK;
 oom:
     free(plats);
-    if (st != NULL)
-        free(st->devices);
+    if (st != NULL) free(st->devices);
     free(st);
     say(reason, reason_size, "out of memory while listing OpenCL devices");
     return LOOM_ERR_OUT_OF_MEMORY;
 }
 
-static void ocl_shutdown(void *state)
-{
+static void ocl_shutdown(void *state) {
     ocl_state *st = state;
-    if (st == NULL)
-        return;
+    if (st == NULL) return;
     free(st->devices);
     free(st);
 }
 
-static uint32_t ocl_device_count(void *state)
-{
+static uint32_t ocl_device_count(void *state) {
     const ocl_state *st = state;
     return st != NULL ? st->n_devices : 0;
 }
 
-static loom_status ocl_device_info(void *state, uint32_t index, loom_device_info *out)
-{
+static loom_status ocl_device_info(void *state, uint32_t index, loom_device_info *out) {
     const ocl_state *st = state;
     uint32_t size;
-    if (st == NULL || out == NULL || index >= st->n_devices)
-        return LOOM_ERR_INVALID_ARGUMENT;
+    if (st == NULL || out == NULL || index >= st->n_devices) return LOOM_ERR_INVALID_ARGUMENT;
     /* Copy no more than the caller's struct holds (it may be an older, smaller one). */
     size = out->struct_size != 0 && out->struct_size < sizeof *out ? out->struct_size : (uint32_t)sizeof *out;
     memcpy(out, &st->devices[index].info, size);
@@ -269,12 +249,11 @@ static const loom_option_def ocl_options[] = {
 };
 
 static const char *const op_names[LOOM_OP_COUNT] = {
-    "none", "get_rows", "rms_norm", "layer_norm", "add", "mul", "scale", "matmul", "rope", "softmax",
-    "attention", "silu", "gelu", "swiglu", "copy", "weighted_sum", "hadamard"};
+    "none",    "get_rows",  "rms_norm", "layer_norm", "add",    "mul",  "scale",        "matmul",  "rope",
+    "softmax", "attention", "silu",     "gelu",       "swiglu", "copy", "weighted_sum", "hadamard"};
 
 /* Parse a comma list of op names into a bit mask; -1 on an unknown name. */
-static int parse_ops(const char *s, uint32_t *mask)
-{
+static int parse_ops(const char *s, uint32_t *mask) {
     *mask = 0;
     while (*s) {
         size_t len = strcspn(s, ", ");
@@ -284,8 +263,7 @@ static int parse_ops(const char *s, uint32_t *mask)
                 *mask |= 1u << op;
                 found = 1;
             }
-        if (len > 0 && !found)
-            return -1;
+        if (len > 0 && !found) return -1;
         s += len;
         while (*s == ',' || *s == ' ')
             s++;
@@ -293,84 +271,77 @@ static int parse_ops(const char *s, uint32_t *mask)
     return 0;
 }
 
-static const char *kv_find(const loom_kv_list *kv, const char *key)
-{
-    if (kv == NULL || kv->keys == NULL || kv->values == NULL)
-        return NULL;
+static const char *kv_find(const loom_kv_list *kv, const char *key) {
+    if (kv == NULL || kv->keys == NULL || kv->values == NULL) return NULL;
     for (uint32_t i = 0; i < kv->count; i++)
-        if (kv->keys[i] != NULL && strcmp(kv->keys[i], key) == 0)
-            return kv->values[i];
+        if (kv->keys[i] != NULL && strcmp(kv->keys[i], key) == 0) return kv->values[i];
     return NULL;
 }
 
 /* Parse a non-negative size with an optional k/m/g suffix (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
+static int parse_size(const char *s, uint64_t *out) {
     char *end = NULL;
     unsigned long long v;
     while (isspace((unsigned char)*s))
         s++;
-    if (*s == '-' || *s == '\0')
-        return -1;
+    if (*s == '-' || *s == '\0') return -1;
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s)
-        return -1;
+    if (errno != 0 || end == s) return -1;
     switch (tolower((unsigned char)*end)) {
-    case 'k': v <<= 10; end++; break;
-    case 'm': v <<= 20; end++; break;
-    case 'g': v <<= 30; end++; break;
+    case 'k':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+        v <<= 30;
+        end++;
+        break;
     default: break;
     }
-    if (tolower((unsigned char)*end) == 'b' || tolower((unsigned char)*end) == 'i')
-        end++;
+    if (tolower((unsigned char)*end) == 'b' || tolower((unsigned char)*end) == 'i') end++;
     while (isspace((unsigned char)*end))
         end++;
-    if (*end != '\0')
-        return -1;
+    if (*end != '\0') return -1;
     *out = v;
     return 0;
 }
 
-static int parse_int(const char *s, long *out)
-{
+static int parse_int(const char *s, long *out) {
     char *end = NULL;
     long v;
     errno = 0;
     v = strtol(s, &end, 10);
-    if (errno != 0 || end == s)
-        return -1;
+    if (errno != 0 || end == s) return -1;
     while (isspace((unsigned char)*end))
         end++;
-    if (*end != '\0')
-        return -1;
+    if (*end != '\0') return -1;
     *out = v;
     return 0;
 }
 
-static int contains_nocase(const char *hay, const char *needle)
-{
+static int contains_nocase(const char *hay, const char *needle) {
     size_t n = strlen(needle);
     for (; *hay; hay++) {
         size_t i = 0;
         while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
             i++;
-        if (i == n)
-            return 1;
+        if (i == n) return 1;
     }
     return n == 0;
 }
 
-static void log_msg(int32_t level, const char *fmt, const char *a, const char *b)
-{
-    if (g_host != NULL && g_host->log != NULL)
-        g_host->log(level, OCL_NAME, fmt, a, b);
+static void log_msg(int32_t level, const char *fmt, const char *a, const char *b) {
+    if (g_host != NULL && g_host->log != NULL) g_host->log(level, OCL_NAME, fmt, a, b);
 }
 
 /* Pick the device record per the index and the platform/device options. */
 static loom_status select_device(const ocl_state *st, uint32_t index, const loom_kv_list *kv,
-                                 const ocl_device_rec **out)
-{
+                                 const ocl_device_rec **out) {
     const char *plat = kv_find(kv, "plugin.opencl.platform");
     const char *devs = kv_find(kv, "plugin.opencl.device");
     long dev_index = -1;
@@ -387,8 +358,7 @@ static loom_status select_device(const ocl_state *st, uint32_t index, const loom
         for (uint32_t i = 0; i < st->n_devices; i++) {
             const ocl_device_rec *r = &st->devices[i];
             int match = by_index ? (long)r->platform_index == pidx : contains_nocase(r->platform_name, plat);
-            if (!match)
-                continue;
+            if (!match) continue;
             any_platform = 1;
             if (k++ == want) {
                 *out = r;
@@ -399,8 +369,7 @@ static loom_status select_device(const ocl_state *st, uint32_t index, const loom
                 any_platform ? "no device with that index on it" : "no such OpenCL platform with a device");
         return LOOM_ERR_NOT_FOUND;
     }
-    if (dev_index >= 0)
-        index = (uint32_t)dev_index;
+    if (dev_index >= 0) index = (uint32_t)dev_index;
     if (index >= st->n_devices) {
         char msg[64];
         snprintf(msg, sizeof msg, "%u (there are %u)", (unsigned)index, (unsigned)st->n_devices);
@@ -415,31 +384,22 @@ static loom_status select_device(const ocl_state *st, uint32_t index, const loom
 /* Device open/close                                                                            */
 /* ============================================================================================ */
 
-static void ocl_device_close(void *handle)
-{
+static void ocl_device_close(void *handle) {
     ocl_device *dev = handle;
-    if (dev == NULL)
-        return;
-    if (dev->queue != NULL)
-        clFinish(dev->queue);
+    if (dev == NULL) return;
+    if (dev->queue != NULL) clFinish(dev->queue);
     for (int i = 0; i < OCL_K_COUNT; i++)
-        if (dev->kernels[i] != NULL)
-            clReleaseKernel(dev->kernels[i]);
+        if (dev->kernels[i] != NULL) clReleaseKernel(dev->kernels[i]);
     for (int i = 0; i < OCL_PROG_COUNT; i++)
-        if (dev->programs[i] != NULL)
-            clReleaseProgram(dev->programs[i]);
-    if (dev->flags != NULL)
-        clReleaseMemObject(dev->flags);
-    if (dev->queue != NULL)
-        clReleaseCommandQueue(dev->queue);
-    if (dev->ctx != NULL)
-        clReleaseContext(dev->ctx);
+        if (dev->programs[i] != NULL) clReleaseProgram(dev->programs[i]);
+    if (dev->flags != NULL) clReleaseMemObject(dev->flags);
+    if (dev->queue != NULL) clReleaseCommandQueue(dev->queue);
+    if (dev->ctx != NULL) clReleaseContext(dev->ctx);
     pthread_mutex_destroy(&dev->lock);
     free(dev);
 }
 
-static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_list *options, void **out)
-{
+static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_list *options, void **out) {
     ocl_state *st = state;
     const ocl_device_rec *rec = NULL;
     ocl_device *dev;
@@ -449,17 +409,13 @@ static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_li
     size_t max_wg = 1;
     loom_status rc;
 
-    if (out == NULL)
-        return LOOM_ERR_INVALID_ARGUMENT;
+    if (out == NULL) return LOOM_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (st == NULL || st->n_devices == 0)
-        return LOOM_ERR_UNAVAILABLE;
+    if (st == NULL || st->n_devices == 0) return LOOM_ERR_UNAVAILABLE;
     rc = select_device(st, index, options, &rec);
-    if (rc != LOOM_OK)
-        return rc;
+    if (rc != LOOM_OK) return rc;
     dev = calloc(1, sizeof *dev);
-    if (dev == NULL)
-        return LOOM_ERR_OUT_OF_MEMORY;
+    if (dev == NULL) return LOOM_ERR_OUT_OF_MEMORY;
     pthread_mutex_init(&dev->lock, NULL);
     dev->state = st;
     dev->rec = rec;
@@ -474,13 +430,11 @@ static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_li
             ocl_device_close(dev);
             return LOOM_ERR_CONFIG;
         }
-        if (v != 0 && v < dev->max_alloc)
-            dev->max_alloc = v;
+        if (v != 0 && v < dev->max_alloc) dev->max_alloc = v;
     }
     /* Split buffers overlap by `margin`: half the limit, at most 16 MiB, a multiple of 256. */
     dev->margin = dev->max_alloc / 2;
-    if (dev->margin > ((uint64_t)16 << 20))
-        dev->margin = (uint64_t)16 << 20;
+    if (dev->margin > ((uint64_t)16 << 20)) dev->margin = (uint64_t)16 << 20;
     dev->margin &= ~(uint64_t)255;
 
     clGetDeviceInfo(rec->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
@@ -493,14 +447,14 @@ static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_li
             ocl_device_close(dev);
             return LOOM_ERR_CONFIG;
         }
-        if (v > 0)
-            dev->wg = (size_t)v;
+        if (v > 0) dev->wg = (size_t)v;
     }
     while (dev->wg > max_wg && dev->wg > 1)
         dev->wg /= 2;
     s = kv_find(options, "plugin.opencl.disable_ops");
     if (s != NULL && parse_ops(s, &dev->disabled) != 0) {
-        log_msg(LOOM_LOG_ERROR, "plugin.opencl.disable_ops=%s: %s", s, "unknown op name (use names such as rope,attention)");
+        log_msg(LOOM_LOG_ERROR, "plugin.opencl.disable_ops=%s: %s", s,
+                "unknown op name (use names such as rope,attention)");
         ocl_device_close(dev);
         return LOOM_ERR_CONFIG;
     }
@@ -529,26 +483,23 @@ static loom_status ocl_device_open(void *state, uint32_t index, const loom_kv_li
         return LOOM_ERR_UNAVAILABLE;
     }
     if (g_host != NULL && g_host->log != NULL)
-        g_host->log(LOOM_LOG_INFO, OCL_NAME, "opened %s (%s), max allocation %llu bytes, work-group %u",
-                    rec->info.name, rec->platform_name, (unsigned long long)dev->max_alloc, (unsigned)dev->wg);
+        g_host->log(LOOM_LOG_INFO, OCL_NAME, "opened %s (%s), max allocation %llu bytes, work-group %u", rec->info.name,
+                    rec->platform_name, (unsigned long long)dev->max_alloc, (unsigned)dev->wg);
     *out = dev;
     return LOOM_OK;
 }
 
-static loom_status ocl_synchronize(void *handle)
-{
+static loom_status ocl_synchronize(void *handle) {
     ocl_device *dev = handle;
     cl_int err;
-    if (dev == NULL)
-        return LOOM_ERR_INVALID_ARGUMENT;
+    if (dev == NULL) return LOOM_ERR_INVALID_ARGUMENT;
     err = clFinish(dev->queue);
     if (err != CL_SUCCESS)
         return ocl_fail(dev, LOOM_ERR_BACKEND, "clFinish failed: %s (%d)", ocl_error_string(err), (int)err);
     return LOOM_OK;
 }
 
-static const char *ocl_last_error(void *handle)
-{
+static const char *ocl_last_error(void *handle) {
     ocl_device *dev = handle;
     return dev != NULL && dev->error[0] != '\0' ? dev->error : NULL;
 }
@@ -583,8 +534,7 @@ static const struct {
     [OCL_K_HADAMARD] = {"k_hadamard", OCL_PROG_TRANSFORM},
 };
 
-static const char *program_source(uint32_t program)
-{
+static const char *program_source(uint32_t program) {
     switch (program) {
     case OCL_PROG_ELEMENTWISE: return ocl_src_elementwise;
     case OCL_PROG_NORM: return ocl_src_norm;
@@ -598,15 +548,13 @@ static const char *program_source(uint32_t program)
     }
 }
 
-static const char *program_name(uint32_t program)
-{
-    static const char *names[OCL_PROG_COUNT] = {"elementwise", "norm", "rope", "softmax", "attention", "matmul",
-                                                "copy", "transforms"};
+static const char *program_name(uint32_t program) {
+    static const char *names[OCL_PROG_COUNT] = {"elementwise", "norm",   "rope", "softmax",
+                                                "attention",   "matmul", "copy", "transforms"};
     return program < OCL_PROG_COUNT ? names[program] : "?";
 }
 
-static loom_status build_program(ocl_device *dev, uint32_t program)
-{
+static loom_status build_program(ocl_device *dev, uint32_t program) {
     const char *srcs[2] = {ocl_src_common, program_source(program)};
     cl_int err;
     cl_program prog = clCreateProgramWithSource(dev->ctx, 2, srcs, NULL, &err);
@@ -625,12 +573,10 @@ static loom_status build_program(ocl_device *dev, uint32_t program)
     return LOOM_OK;
 }
 
-loom_status ocl_kernel_get(ocl_device *dev, uint32_t id, cl_kernel *out)
-{
+loom_status ocl_kernel_get(ocl_device *dev, uint32_t id, cl_kernel *out) {
     uint32_t prog;
     cl_int err;
-    if (id >= OCL_K_COUNT)
-        return ocl_fail(dev, LOOM_ERR_INTERNAL, "bad kernel id %u", (unsigned)id);
+    if (id >= OCL_K_COUNT) return ocl_fail(dev, LOOM_ERR_INTERNAL, "bad kernel id %u", (unsigned)id);
     if (dev->kernels[id] != NULL) {
         *out = dev->kernels[id];
         return LOOM_OK;
@@ -638,8 +584,7 @@ loom_status ocl_kernel_get(ocl_device *dev, uint32_t id, cl_kernel *out)
     prog = kernel_table[id].program;
     if (dev->programs[prog] == NULL) {
         loom_status rc = build_program(dev, prog);
-        if (rc != LOOM_OK)
-            return rc;
+        if (rc != LOOM_OK) return rc;
     }
     dev->kernels[id] = clCreateKernel(dev->programs[prog], kernel_table[id].name, &err);
     if (dev->kernels[id] == NULL || err != CL_SUCCESS) {
@@ -692,10 +637,8 @@ static const loom_plugin_desc ocl_desc = {
 
 LOOM_EXPORT const loom_plugin_desc *loom_plugin_entry(uint32_t host_abi, const loom_host_api *host);
 
-LOOM_EXPORT const loom_plugin_desc *loom_plugin_entry(uint32_t host_abi, const loom_host_api *host)
-{
-    if (LOOM_ABI_VERSION_MAJOR(host_abi) != LOOM_ABI_MAJOR)
-        return NULL;
+LOOM_EXPORT const loom_plugin_desc *loom_plugin_entry(uint32_t host_abi, const loom_host_api *host) {
+    if (LOOM_ABI_VERSION_MAJOR(host_abi) != LOOM_ABI_MAJOR) return NULL;
     g_host = host;
     return &ocl_desc;
 }

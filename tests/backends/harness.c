@@ -18,34 +18,22 @@
 
 static char last_log[1024];
 
-const char *hb_last_log(void)
-{
-    return last_log;
-}
+const char *hb_last_log(void) { return last_log; }
 
-static void host_log(int32_t level, const char *who, const char *fmt, ...)
-{
+static void host_log(int32_t level, const char *who, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (level <= LOOM_LOG_WARN)
-        snprintf(last_log, sizeof last_log, "%s", msg);
-    if (level > LOOM_LOG_WARN && getenv("LOOM_TEST_VERBOSE") == NULL)
-        return;
+    if (level <= LOOM_LOG_WARN) snprintf(last_log, sizeof last_log, "%s", msg);
+    if (level > LOOM_LOG_WARN && getenv("LOOM_TEST_VERBOSE") == NULL) return;
     fprintf(stderr, "[%s] %s\n", who != NULL ? who : "?", msg);
 }
 
-static void *host_alloc(size_t size)
-{
-    return malloc(size);
-}
+static void *host_alloc(size_t size) { return malloc(size); }
 
-static void host_free(void *ptr)
-{
-    free(ptr);
-}
+static void host_free(void *ptr) { free(ptr); }
 
 static const loom_host_api host_table = {
     .struct_size = sizeof(loom_host_api),
@@ -59,8 +47,7 @@ static const loom_host_api host_table = {
 /* Plugins and devices                                                                          */
 /* ============================================================================================ */
 
-int hb_load(const char *name, hb_plugin *out)
-{
+int hb_load(const char *name, hb_plugin *out) {
     char path[1024];
     loom_plugin_entry_fn entry;
     memset(out, 0, sizeof *out);
@@ -82,26 +69,21 @@ int hb_load(const char *name, hb_plugin *out)
     return 0;
 }
 
-void hb_unload(hb_plugin *p)
-{
-    if (p->desc != NULL && p->desc->shutdown != NULL && p->init_status == LOOM_OK)
-        p->desc->shutdown(p->state);
+void hb_unload(hb_plugin *p) {
+    if (p->desc != NULL && p->desc->shutdown != NULL && p->init_status == LOOM_OK) p->desc->shutdown(p->state);
     /* LOOM_TEST_KEEP_PLUGINS keeps plugins mapped so that leak reports can name their frames. */
-    if (p->handle != NULL && getenv("LOOM_TEST_KEEP_PLUGINS") == NULL)
-        dlclose(p->handle);
+    if (p->handle != NULL && getenv("LOOM_TEST_KEEP_PLUGINS") == NULL) dlclose(p->handle);
     memset(p, 0, sizeof *p);
 }
 
-loom_status hb_open(hb_plugin *p, uint32_t index, void **dev, ...)
-{
+loom_status hb_open(hb_plugin *p, uint32_t index, void **dev, ...) {
     const char *keys[32], *values[32];
     loom_kv_list kv = {sizeof(loom_kv_list), 0, keys, values};
     va_list ap;
     va_start(ap, dev);
     for (;;) {
         const char *k = va_arg(ap, const char *);
-        if (k == NULL || kv.count == 32)
-            break;
+        if (k == NULL || kv.count == 32) break;
         keys[kv.count] = k;
         values[kv.count] = va_arg(ap, const char *);
         kv.count++;
@@ -114,8 +96,7 @@ loom_status hb_open(hb_plugin *p, uint32_t index, void **dev, ...)
 /* Tensors                                                                                      */
 /* ============================================================================================ */
 
-int64_t hb_block_size(uint32_t type)
-{
+int64_t hb_block_size(uint32_t type) {
     switch (type) {
     case LOOM_TYPE_Q8_0:
     case LOOM_TYPE_Q4_0:
@@ -126,8 +107,7 @@ int64_t hb_block_size(uint32_t type)
     }
 }
 
-static uint64_t block_bytes(uint32_t type)
-{
+static uint64_t block_bytes(uint32_t type) {
     switch (type) {
     case LOOM_TYPE_F32:
     case LOOM_TYPE_I32: return 4;
@@ -142,13 +122,9 @@ static uint64_t block_bytes(uint32_t type)
     }
 }
 
-uint64_t hb_row_bytes(uint32_t type, int64_t n)
-{
-    return (uint64_t)(n / hb_block_size(type)) * block_bytes(type);
-}
+uint64_t hb_row_bytes(uint32_t type, int64_t n) { return (uint64_t)(n / hb_block_size(type)) * block_bytes(type); }
 
-static void set_contiguous(loom_tensor_view *v, uint32_t type, const int64_t ne[4])
-{
+static void set_contiguous(loom_tensor_view *v, uint32_t type, const int64_t ne[4]) {
     v->struct_size = sizeof *v;
     v->type = type;
     for (int i = 0; i < 4; i++)
@@ -159,8 +135,7 @@ static void set_contiguous(loom_tensor_view *v, uint32_t type, const int64_t ne[
     v->nb[3] = v->nb[2] * ne[2];
 }
 
-hb_tensor *hb_buffer_new(hb_plugin *p, void *dev, uint64_t bytes)
-{
+hb_tensor *hb_buffer_new(hb_plugin *p, void *dev, uint64_t bytes) {
     hb_tensor *t = calloc(1, sizeof *t);
     loom_status rc;
     HB_CHECK(t != NULL, "oom");
@@ -177,16 +152,14 @@ hb_tensor *hb_buffer_new(hb_plugin *p, void *dev, uint64_t bytes)
     return t;
 }
 
-hb_tensor *hb_tensor_new(hb_plugin *p, void *dev, uint32_t type, const int64_t ne[4])
-{
+hb_tensor *hb_tensor_new(hb_plugin *p, void *dev, uint32_t type, const int64_t ne[4]) {
     uint64_t bytes = hb_row_bytes(type, ne[0]) * (uint64_t)(ne[1] * ne[2] * ne[3]);
     hb_tensor *t = hb_buffer_new(p, dev, bytes);
     set_contiguous(&t->v, type, ne);
     return t;
 }
 
-hb_tensor *hb_view(hb_tensor *base, uint32_t type, const int64_t ne[4], const int64_t *nb, uint64_t offset)
-{
+hb_tensor *hb_view(hb_tensor *base, uint32_t type, const int64_t ne[4], const int64_t *nb, uint64_t offset) {
     hb_tensor *t = calloc(1, sizeof *t);
     HB_CHECK(t != NULL, "oom");
     *t = *base;
@@ -201,32 +174,25 @@ hb_tensor *hb_view(hb_tensor *base, uint32_t type, const int64_t ne[4], const in
     return t;
 }
 
-void hb_tensor_free(hb_tensor *t)
-{
-    if (t == NULL)
-        return;
-    if (t->own)
-        t->p->api->buffer_free(t->dev, t->buffer);
+void hb_tensor_free(hb_tensor *t) {
+    if (t == NULL) return;
+    if (t->own) t->p->api->buffer_free(t->dev, t->buffer);
     free(t);
 }
 
-void hb_write(hb_tensor *t, uint64_t offset, const void *src, uint64_t size)
-{
+void hb_write(hb_tensor *t, uint64_t offset, const void *src, uint64_t size) {
     loom_status rc = t->p->api->buffer_write(t->dev, t->buffer, t->v.offset + offset, src, size);
     HB_CHECK(rc == LOOM_OK, "buffer_write failed: %d", rc);
 }
 
-void hb_read(hb_tensor *t, uint64_t offset, void *dst, uint64_t size)
-{
+void hb_read(hb_tensor *t, uint64_t offset, void *dst, uint64_t size) {
     loom_status rc;
-    if (t->p->api->synchronize != NULL)
-        t->p->api->synchronize(t->dev);
+    if (t->p->api->synchronize != NULL) t->p->api->synchronize(t->dev);
     rc = t->p->api->buffer_read(t->dev, t->buffer, t->v.offset + offset, dst, size);
     HB_CHECK(rc == LOOM_OK, "buffer_read failed: %d", rc);
 }
 
-static void fill_params(loom_op_params *pp, uint32_t op, const int32_t *i, const float *f)
-{
+static void fill_params(loom_op_params *pp, uint32_t op, const int32_t *i, const float *f) {
     memset(pp, 0, sizeof *pp);
     pp->struct_size = sizeof *pp;
     pp->op = op;
@@ -237,8 +203,7 @@ static void fill_params(loom_op_params *pp, uint32_t op, const int32_t *i, const
 }
 
 int32_t hb_supports(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst,
-                    hb_tensor *s0, hb_tensor *s1, hb_tensor *s2)
-{
+                    hb_tensor *s0, hb_tensor *s1, hb_tensor *s2) {
     loom_op_params pp;
     const loom_tensor_view *srcs[3] = {s0 ? &s0->v : NULL, s1 ? &s1->v : NULL, s2 ? &s2->v : NULL};
     uint32_t n = s2 ? 3 : s1 ? 2 : 1;
@@ -246,17 +211,15 @@ int32_t hb_supports(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, cons
     return p->api->supports_op(dev, &pp, &dst->v, srcs, n);
 }
 
-loom_status hb_op(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst,
-                  hb_tensor *s0, hb_tensor *s1, hb_tensor *s2)
-{
+loom_status hb_op(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst, hb_tensor *s0,
+                  hb_tensor *s1, hb_tensor *s2) {
     loom_op_params pp;
     const loom_tensor_view *srcs[3] = {s0 ? &s0->v : NULL, s1 ? &s1->v : NULL, s2 ? &s2->v : NULL};
     uint32_t n = s2 ? 3 : s1 ? 2 : 1;
     loom_status rc;
     fill_params(&pp, op, i, f);
     rc = p->api->compute(dev, &pp, &dst->v, srcs, n);
-    if (rc == LOOM_OK && p->api->synchronize != NULL)
-        rc = p->api->synchronize(dev);
+    if (rc == LOOM_OK && p->api->synchronize != NULL) rc = p->api->synchronize(dev);
     if (rc != LOOM_OK && p->api->last_error != NULL && getenv("LOOM_TEST_VERBOSE") != NULL)
         fprintf(stderr, "op %u: %s\n", (unsigned)op, p->api->last_error(dev) ? p->api->last_error(dev) : "");
     return rc;
@@ -268,19 +231,14 @@ loom_status hb_op(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const 
 
 static unsigned long long rng_state = 12345;
 
-void hb_seed(unsigned s)
-{
-    rng_state = s * 2654435761ull + 1;
-}
+void hb_seed(unsigned s) { rng_state = s * 2654435761ull + 1; }
 
-float hb_rand(void)
-{
+float hb_rand(void) {
     rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((double)(rng_state >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
 }
 
-uint16_t hb_f32_to_f16(float f)
-{
+uint16_t hb_f32_to_f16(float f) {
     uint32_t x;
     uint32_t sign, mant;
     int32_t exp;
@@ -288,33 +246,27 @@ uint16_t hb_f32_to_f16(float f)
     sign = (x >> 16) & 0x8000u;
     exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
     mant = x & 0x7fffffu;
-    if (((x >> 23) & 0xff) == 0xff)
-        return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-    if (exp >= 31)
-        return (uint16_t)(sign | 0x7c00u);
+    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
     if (exp <= 0) {
         uint32_t m, shift, r, half;
-        if (exp < -10)
-            return (uint16_t)sign;
+        if (exp < -10) return (uint16_t)sign;
         m = mant | 0x800000u;
         shift = (uint32_t)(14 - exp);
         r = m >> shift;
         half = 1u << (shift - 1);
-        if ((m & ((1u << shift) - 1)) > half || ((m & ((1u << shift) - 1)) == half && (r & 1)))
-            r++;
+        if ((m & ((1u << shift) - 1)) > half || ((m & ((1u << shift) - 1)) == half && (r & 1))) r++;
         return (uint16_t)(sign | r);
     }
     {
         uint32_t r = ((uint32_t)exp << 10) | (mant >> 13);
         uint32_t rem = mant & 0x1fffu;
-        if (rem > 0x1000u || (rem == 0x1000u && (r & 1)))
-            r++;
+        if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++;
         return (uint16_t)(sign | r);
     }
 }
 
-float hb_f16_to_f32(uint16_t h)
-{
+float hb_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
     float f;
     if (exp == 0) {
@@ -333,36 +285,29 @@ float hb_f16_to_f32(uint16_t h)
     }
 }
 
-uint16_t hb_f32_to_bf16(float f)
-{
+uint16_t hb_f32_to_bf16(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
     x += 0x7fffu + ((x >> 16) & 1u);
     return (uint16_t)(x >> 16);
 }
 
-float hb_bf16_to_f32(uint16_t h)
-{
+float hb_bf16_to_f32(uint16_t h) {
     uint32_t x = (uint32_t)h << 16;
     float f;
     memcpy(&f, &x, 4);
     return f;
 }
 
-static void put16(unsigned char *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
+static void put16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
 
-static uint16_t get16(const unsigned char *p)
-{
+static uint16_t get16(const unsigned char *p) {
     uint16_t v;
     memcpy(&v, p, 2);
     return v;
 }
 
-void hb_encode(uint32_t type, const float *src, void *dst, int64_t n)
-{
+void hb_encode(uint32_t type, const float *src, void *dst, int64_t n) {
     unsigned char *o = dst;
     switch (type) {
     case LOOM_TYPE_F32: memcpy(dst, src, (size_t)n * 4); return;
@@ -420,8 +365,7 @@ void hb_encode(uint32_t type, const float *src, void *dst, int64_t n)
     }
 }
 
-void hb_decode(uint32_t type, const void *src, float *dst, int64_t n)
-{
+void hb_decode(uint32_t type, const void *src, float *dst, int64_t n) {
     const unsigned char *p = src;
     switch (type) {
     case LOOM_TYPE_F32: memcpy(dst, src, (size_t)n * 4); return;
@@ -461,14 +405,13 @@ void hb_decode(uint32_t type, const void *src, float *dst, int64_t n)
     }
 }
 
-int hb_close(const char *what, const float *got, const double *want, int64_t n, double atol, double rtol)
-{
+int hb_close(const char *what, const float *got, const double *want, int64_t n, double atol, double rtol) {
     double worst = 0;
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
         double diff = fabs((double)got[i] - want[i]), tol = atol + rtol * fabs(want[i]);
         double err = diff == 0 ? 0 : diff / tol; /* tol 0: exact match required */
-        if (!(err <= worst)) { /* also catches NaN */
+        if (!(err <= worst)) {                   /* also catches NaN */
             worst = isnan(err) ? HUGE_VAL : err;
             at = i;
         }

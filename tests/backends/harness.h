@@ -16,14 +16,14 @@
 #define HB_SKIP 77
 
 /* Fail the test with a message (file:line). */
-#define HB_CHECK(cond, ...)                                                                        \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            exit(1);                                                                               \
-        }                                                                                          \
+#define HB_CHECK(cond, ...)                                                                                            \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fprintf(stderr, "\n");                                                                                     \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 typedef struct hb_plugin {
@@ -73,13 +73,13 @@ void hb_write(hb_tensor *t, uint64_t offset, const void *src, uint64_t size);
 void hb_read(hb_tensor *t, uint64_t offset, void *dst, uint64_t size);
 
 /* Run an op: returns the backend's status (after synchronize). */
-loom_status hb_op(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst,
-                  hb_tensor *s0, hb_tensor *s1, hb_tensor *s2);
+loom_status hb_op(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst, hb_tensor *s0,
+                  hb_tensor *s1, hb_tensor *s2);
 int32_t hb_supports(hb_plugin *p, void *dev, uint32_t op, const int32_t *i, const float *f, hb_tensor *dst,
                     hb_tensor *s0, hb_tensor *s1, hb_tensor *s2);
 
 /* ---- data helpers ---- */
-float hb_rand(void);  /* uniform in [-1, 1) from a fixed LCG */
+float hb_rand(void); /* uniform in [-1, 1) from a fixed LCG */
 void hb_seed(unsigned s);
 uint16_t hb_f32_to_f16(float f);
 float hb_f16_to_f32(uint16_t h);

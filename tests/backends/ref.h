@@ -11,9 +11,8 @@
 #include <stdint.h>
 
 /* dst[n, m] (per batch) = sum_k x[n, k] w[m, k]; x batches [b2x, b3x], w batches divide them. */
-static inline void ref_matmul(const float *x, const float *w, double *dst, int64_t k, int64_t n, int64_t m,
-                              int64_t b2x, int64_t b3x, int64_t b2w, int64_t b3w)
-{
+static inline void ref_matmul(const float *x, const float *w, double *dst, int64_t k, int64_t n, int64_t m, int64_t b2x,
+                              int64_t b3x, int64_t b2w, int64_t b3w) {
     for (int64_t i3 = 0; i3 < b3x; i3++)
         for (int64_t i2 = 0; i2 < b2x; i2++) {
             int64_t w2 = i2 / (b2x / b2w), w3 = i3 / (b3x / b3w);
@@ -30,8 +29,7 @@ static inline void ref_matmul(const float *x, const float *w, double *dst, int64
         }
 }
 
-static inline void ref_rms_norm(const float *x, const float *w, double *dst, int64_t d, int64_t rows, double eps)
-{
+static inline void ref_rms_norm(const float *x, const float *w, double *dst, int64_t d, int64_t rows, double eps) {
     for (int64_t r = 0; r < rows; r++) {
         double s = 0;
         for (int64_t i = 0; i < d; i++)
@@ -42,9 +40,8 @@ static inline void ref_rms_norm(const float *x, const float *w, double *dst, int
     }
 }
 
-static inline void ref_layer_norm(const float *x, const float *w, const float *b, double *dst, int64_t d,
-                                  int64_t rows, double eps)
-{
+static inline void ref_layer_norm(const float *x, const float *w, const float *b, double *dst, int64_t d, int64_t rows,
+                                  double eps) {
     for (int64_t r = 0; r < rows; r++) {
         double mean = 0, var = 0;
         for (int64_t i = 0; i < d; i++)
@@ -60,9 +57,8 @@ static inline void ref_layer_norm(const float *x, const float *w, const float *b
 }
 
 /* x [n_tok, n_head, hd] */
-static inline void ref_rope(const float *x, const int32_t *pos, double *dst, int64_t hd, int64_t n_head,
-                            int64_t n_tok, int mode, int64_t n_rot, double base, double pscale)
-{
+static inline void ref_rope(const float *x, const int32_t *pos, double *dst, int64_t hd, int64_t n_head, int64_t n_tok,
+                            int mode, int64_t n_rot, double base, double pscale) {
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < n_head; h++) {
             const float *xr = x + (t * n_head + h) * hd;
@@ -79,19 +75,16 @@ static inline void ref_rope(const float *x, const int32_t *pos, double *dst, int
 }
 
 /* Rows of length n; mask [mrows, n] repeats over rows (NULL: none); causal: col <= off + row%rows_per. */
-static inline void ref_softmax(const float *x, const float *mask, int64_t mrows, double *dst, int64_t n,
-                               int64_t rows, int64_t ne1, double scale, int causal, int64_t off)
-{
+static inline void ref_softmax(const float *x, const float *mask, int64_t mrows, double *dst, int64_t n, int64_t rows,
+                               int64_t ne1, double scale, int causal, int64_t off) {
     for (int64_t r = 0; r < rows; r++) {
         double mx = -HUGE_VAL, sum = 0;
         double v[4096];
         int64_t i1 = r % ne1;
         for (int64_t c = 0; c < n; c++) {
             v[c] = (double)x[r * n + c] * scale + (mask != NULL ? (double)mask[(r % mrows) * n + c] : 0.0);
-            if (causal && c > off + i1)
-                v[c] = -HUGE_VAL;
-            if (v[c] > mx)
-                mx = v[c];
+            if (causal && c > off + i1) v[c] = -HUGE_VAL;
+            if (v[c] > mx) mx = v[c];
         }
         for (int64_t c = 0; c < n; c++)
             sum += mx == -HUGE_VAL ? 0 : exp(v[c] - mx);
@@ -103,8 +96,7 @@ static inline void ref_softmax(const float *x, const float *mask, int64_t mrows,
 /* q [n_tok, n_head, hd], k/v [n_kv, n_kv_head, hd] */
 static inline void ref_attention(const float *q, const float *k, const float *v, double *dst, int64_t hd,
                                  int64_t n_head, int64_t n_tok, int64_t n_kv_head, int64_t n_kv, int64_t pos0,
-                                 double scale)
-{
+                                 double scale) {
     double s[4096];
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t h = 0; h < n_head; h++) {
@@ -117,8 +109,7 @@ static inline void ref_attention(const float *q, const float *k, const float *v,
                 for (int64_t i = 0; i < hd; i++)
                     d += (double)q[(t * n_head + h) * hd + i] * (double)k[(j * n_kv_head + hk) * hd + i];
                 s[j] = d * scale;
-                if (s[j] > mx)
-                    mx = s[j];
+                if (s[j] > mx) mx = s[j];
             }
             for (int64_t j = 0; j < nk; j++) {
                 s[j] = exp(s[j] - mx);
@@ -133,14 +124,8 @@ static inline void ref_attention(const float *q, const float *k, const float *v,
         }
 }
 
-static inline double ref_silu(double x)
-{
-    return x / (1.0 + exp(-x));
-}
+static inline double ref_silu(double x) { return x / (1.0 + exp(-x)); }
 
-static inline double ref_gelu(double x)
-{
-    return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-}
+static inline double ref_gelu(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 
 #endif

@@ -10,7 +10,8 @@
  * tokenization) to run; KEY=VALUE are extra options (e.g. plugin.onednn.mode=f32);
  * --ctx N uses chunks of N tokens instead of 512 (quicker; perplexity then scores positions
  * N/2 .. N-2); --expect-fallback requires the placement report to show ops run on the CPU reference with
- * bytes copied back from the device (mixed placement, e.g. with plugin.opencl.disable_ops).
+ * bytes copied back from the device (mixed placement, e.g. with plugin.opencl.disable_ops);
+ * --expect-fallback-op OP requires every OP of the report to have run on the CPU reference.
  *
  * Each chunk is evaluated from an empty context (logits of every position) on an exec of BACKEND
  * and on one of the CPU reference. Checks:
@@ -31,22 +32,20 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define SKIP 77
+#define SKIP          77
 #define CHUNK_DEFAULT 512
 
 #ifndef LOOM_E2E_TOKENS
 #error "LOOM_E2E_TOKENS must name the token fixture"
 #endif
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const char *model_path(const char *variant)
-{
+static const char *model_path(const char *variant) {
     static char path[1200];
     struct stat st;
     const char *dir = getenv("LOOM_CACHE_DIR"), *home = getenv("HOME");
@@ -57,8 +56,7 @@ static const char *model_path(const char *variant)
         snprintf(cache, sizeof cache, "%s/.cache/loom", home != NULL ? home : ".");
     if (strcmp(variant, "q4_1") == 0) {
         const char *env = getenv("LOOM_TEST_MODEL");
-        if (env != NULL && *env)
-            return stat(env, &st) == 0 ? env : NULL;
+        if (env != NULL && *env) return stat(env, &st) == 0 ? env : NULL;
         snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
     } else {
         snprintf(path, sizeof path, "%s/variants/%s.gguf", cache, variant);
@@ -66,8 +64,7 @@ static const char *model_path(const char *variant)
     return stat(path, &st) == 0 ? path : NULL;
 }
 
-static int32_t *load_tokens(size_t *n)
-{
+static int32_t *load_tokens(size_t *n) {
     FILE *f = fopen(LOOM_E2E_TOKENS, "r");
     char line[64];
     size_t cap = 4096;
@@ -78,12 +75,10 @@ static int32_t *load_tokens(size_t *n)
         exit(1);
     }
     while (fgets(line, sizeof line, f) != NULL) {
-        if (line[0] == '#')
-            continue;
+        if (line[0] == '#') continue;
         if (*n == cap) {
             int32_t *g = realloc(t, 2 * cap * sizeof *t);
-            if (g == NULL)
-                exit(1);
+            if (g == NULL) exit(1);
             t = g;
             cap *= 2;
         }
@@ -94,29 +89,24 @@ static int32_t *load_tokens(size_t *n)
 }
 
 /* log-softmax normaliser: max and log(sum exp(x - max)) */
-static void log_norm(const float *x, int64_t n, double *mx, double *lse)
-{
+static void log_norm(const float *x, int64_t n, double *mx, double *lse) {
     double m = -HUGE_VAL, s = 0;
     for (int64_t i = 0; i < n; i++)
-        if ((double)x[i] > m)
-            m = (double)x[i];
+        if ((double)x[i] > m) m = (double)x[i];
     for (int64_t i = 0; i < n; i++)
         s += exp((double)x[i] - m);
     *mx = m;
     *lse = log(s);
 }
 
-static int64_t argmax(const float *x, int64_t n)
-{
+static int64_t argmax(const float *x, int64_t n) {
     int64_t b = 0;
     for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
+        if (x[i] > x[b]) b = i;
     return b;
 }
 
-static int backend_available(loom_engine *e, const char *list)
-{
+static int backend_available(loom_engine *e, const char *list) {
     char first[64];
     size_t len = strcspn(list, ",:");
     snprintf(first, sizeof first, "%.*s", (int)len, list);
@@ -124,10 +114,8 @@ static int backend_available(loom_engine *e, const char *list)
         loom_plugin_info info;
         memset(&info, 0, sizeof info);
         info.struct_size = sizeof info;
-        if (loom_engine_plugin_info(e, i, &info) != LOOM_OK || strcmp(info.name, first) != 0)
-            continue;
-        if (info.state == LOOM_PLUGIN_AVAILABLE && info.n_devices > 0)
-            return 1;
+        if (loom_engine_plugin_info(e, i, &info) != LOOM_OK || strcmp(info.name, first) != 0) continue;
+        if (info.state == LOOM_PLUGIN_AVAILABLE && info.n_devices > 0) return 1;
         printf("SKIP: backend %s is not available: %s\n", first, info.reason);
         return 0;
     }
@@ -135,8 +123,7 @@ static int backend_available(loom_engine *e, const char *list)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *backend, *variant, *path;
     int chunks;
     loom_options *opt = NULL;
@@ -152,6 +139,7 @@ int main(int argc, char **argv)
     double kl_sum = 0, nll_ref = 0, nll_dev = 0, t_ref = 0, t_dev = 0, kl_max = 0;
     long n_pos = 0, n_top1 = 0, n_scored = 0;
     int quantized, failed = 0, expect_fallback = 0, CHUNK = CHUNK_DEFAULT;
+    const char *fallback_op = NULL;
 
     if (argc < 4) {
         fprintf(stderr, "usage: test_backend_e2e BACKEND VARIANT CHUNKS [KEY=VALUE ...]\n");
@@ -179,6 +167,10 @@ int main(int argc, char **argv)
             expect_fallback = 1;
             continue;
         }
+        if (strcmp(argv[i], "--expect-fallback-op") == 0 && i + 1 < argc) {
+            fallback_op = argv[++i];
+            continue;
+        }
         if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
             CHUNK = atoi(argv[++i]);
             if (CHUNK < 16) {
@@ -194,8 +186,7 @@ int main(int argc, char **argv)
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         loom_options_set(opt, key, eq + 1, LOOM_SOURCE_CLI);
     }
-    if ((size_t)chunks * (size_t)CHUNK > n_tok)
-        chunks = (int)(n_tok / (size_t)CHUNK);
+    if ((size_t)chunks * (size_t)CHUNK > n_tok) chunks = (int)(n_tok / (size_t)CHUNK);
     if (loom_engine_create(opt, &engine, err, sizeof err) != LOOM_OK) {
         fprintf(stderr, "engine: %s\n", err);
         return 1;
@@ -277,8 +268,8 @@ int main(int argc, char **argv)
         double kl = kl_sum / (double)n_pos, ppl_ref = exp(nll_ref / (double)n_scored),
                ppl_dev = exp(nll_dev / (double)n_scored), rel = fabs(ppl_dev - ppl_ref) / ppl_ref;
         double kl_limit = quantized ? 1e-3 : 1e-4;
-        printf("mean KL %.3g (max %.3g, limit %.0e), top-1 agreement %.2f%% over %ld positions\n", kl, kl_max,
-               kl_limit, 100.0 * (double)n_top1 / (double)n_pos, n_pos);
+        printf("mean KL %.3g (max %.3g, limit %.0e), top-1 agreement %.2f%% over %ld positions\n", kl, kl_max, kl_limit,
+               100.0 * (double)n_top1 / (double)n_pos, n_pos);
         printf("perplexity: reference %.4f, %s %.4f (%+.3f%%, limit 0.5%%) over %ld predictions\n", ppl_ref, backend,
                ppl_dev, 100.0 * (ppl_dev - ppl_ref) / ppl_ref, n_scored);
         printf("speed: reference %.1f tok/s, %s %.1f tok/s (prefill of %d)\n", (double)(chunks * CHUNK) / t_ref,
@@ -295,14 +286,37 @@ int main(int argc, char **argv)
             unsigned long long in = 0, out = 0;
             snprintf(line, sizeof line, "transfers %s:", backend);
             t = strstr(rep, line);
-            if (t == NULL || sscanf(t + strlen(line), " %llu bytes in, %llu bytes out", &in, &out) != 2)
-                in = out = 0;
+            if (t == NULL || sscanf(t + strlen(line), " %llu bytes in, %llu bytes out", &in, &out) != 2) in = out = 0;
             if (strstr(rep, "(fallback)") == NULL) {
                 fprintf(stderr, "FAIL: expected ops on both %s and the CPU reference\n", backend);
                 failed = 1;
             }
             if (in == 0 || out == 0) {
                 fprintf(stderr, "FAIL: expected bytes copied to and from %s (in %llu, out %llu)\n", backend, in, out);
+                failed = 1;
+            }
+        }
+        if (fallback_op != NULL) {
+            /* Each report line: op name, types, device, count, "(fallback)" when not the first device. */
+            const char *line = loom_context_placement(dev);
+            int seen = 0;
+            size_t n = strlen(fallback_op);
+            while (line != NULL && *line) {
+                const char *end = strchr(line, '\n');
+                size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+                if (strncmp(line, fallback_op, n) == 0 && line[n] == ' ') {
+                    char buf[256];
+                    snprintf(buf, sizeof buf, "%.*s", (int)len, line);
+                    seen = 1;
+                    if (strstr(buf, "(fallback)") == NULL) {
+                        fprintf(stderr, "FAIL: %s ran on %s: %s\n", fallback_op, backend, buf);
+                        failed = 1;
+                    }
+                }
+                line = end != NULL ? end + 1 : NULL;
+            }
+            if (!seen) {
+                fprintf(stderr, "FAIL: no %s in the placement report\n", fallback_op);
                 failed = 1;
             }
         }

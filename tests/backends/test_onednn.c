@@ -6,7 +6,8 @@
  *                         reference with each path's worst-case rounding bound
  *   test_onednn devices   device listing and options
  *   test_onednn no-vnni   run under ONEDNN_MAX_CPU_ISA=AVX2: the int8 path must be refused with
- *                         a reason, auto must still work (f32)
+ *                         a reason (the device declines its matmuls: the engine falls back),
+ *                         auto must still work (f32)
  */
 #include "harness.h"
 #include "ref.h"
@@ -16,20 +17,19 @@
 static hb_plugin P;
 static int failures;
 
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
+#define EXPECT(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fprintf(stderr, "\n");                                                                                     \
+            failures++;                                                                                                \
+        }                                                                                                              \
     } while (0)
 
 enum { PATH_F32, PATH_BF16, PATH_INT8 };
 
-static double row_amax(const float *v, int64_t n)
-{
+static double row_amax(const float *v, int64_t n) {
     double m = 0;
     for (int64_t i = 0; i < n; i++)
         m = fabs((double)v[i]) > m ? fabs((double)v[i]) : m;
@@ -44,8 +44,7 @@ static double row_amax(const float *v, int64_t n)
  *   int8: |x - x~| <= sx/2, |w - w~| <= sw/2: sum (|x| sw/2 + |w| sx/2 + sx sw / 4), *1.01
  */
 static void check(void *dev, int path, uint32_t wtype, int prepare, int64_t k, int64_t m, int64_t n, int64_t b2x,
-                  int64_t b2w, int64_t x_pad)
-{
+                  int64_t b2w, int64_t x_pad) {
     int64_t wne[4] = {k, m, b2w, 1}, dne[4] = {m, n, b2x, 1};
     int64_t xne[4] = {k, n, b2x, 1}, xbig[4] = {k + x_pad, n, b2x, 1};
     int64_t nx = (k + x_pad) * n * b2x, nw = k * m * b2w, nd = m * n * b2x;
@@ -113,16 +112,14 @@ static void check(void *dev, int path, uint32_t wtype, int prepare, int64_t k, i
                             fprintf(stderr, "  at [%lld,%lld,%lld]: got %.7g want %.7g tol %.3g\n", (long long)b,
                                     (long long)r, (long long)c, g, wnt, tol);
                     }
-                    if (fabs(g - wnt) / (tol > 0 ? tol : 1) > worst)
-                        worst = fabs(g - wnt) / (tol > 0 ? tol : 1);
+                    if (fabs(g - wnt) / (tol > 0 ? tol : 1) > worst) worst = fabs(g - wnt) / (tol > 0 ? tol : 1);
                 }
         EXPECT(bad == 0, "path %d type %u prepared %d k=%lld m=%lld n=%lld b=%lld/%lld: %lld outside the bound", path,
                (unsigned)wtype, prepare, (long long)k, (long long)m, (long long)n, (long long)b2x, (long long)b2w,
                (long long)bad);
         free(xc);
     }
-    if (extra != NULL)
-        P.api->weight_release(dev, extra);
+    if (extra != NULL) P.api->weight_release(dev, extra);
     hb_tensor_free(xview);
     hb_tensor_free(tx);
     hb_tensor_free(tw);
@@ -134,15 +131,13 @@ static void check(void *dev, int path, uint32_t wtype, int prepare, int64_t k, i
     free(raw);
 }
 
-static void run_path(const char *mode, int path)
-{
-    const uint32_t types[6] = {LOOM_TYPE_F32, LOOM_TYPE_F16, LOOM_TYPE_BF16, LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0,
-                               LOOM_TYPE_Q4_1};
+static void run_path(const char *mode, int path) {
+    const uint32_t types[6] = {LOOM_TYPE_F32,  LOOM_TYPE_F16,  LOOM_TYPE_BF16,
+                               LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0, LOOM_TYPE_Q4_1};
     void *dev = NULL;
     loom_status rc = hb_open(&P, 0, &dev, "plugin.onednn.mode", mode, (const char *)NULL);
     EXPECT(rc == LOOM_OK, "open mode=%s: %d", mode, rc);
-    if (rc != LOOM_OK)
-        return;
+    if (rc != LOOM_OK) return;
     for (int t = 0; t < 6; t++) {
         /* Prepared weights go through the path; F32 weights on the f32 path are read in place. */
         check(dev, path, types[t], 1, 96, 37, 1, 1, 1, 0);
@@ -157,8 +152,7 @@ static void run_path(const char *mode, int path)
     P.api->device_close(dev);
 }
 
-static int describe(loom_device_info *info)
-{
+static int describe(loom_device_info *info) {
     memset(info, 0, sizeof *info);
     info->struct_size = sizeof *info;
     HB_CHECK(P.api->device_info(P.state, 0, info) == LOOM_OK, "device_info");
@@ -167,10 +161,8 @@ static int describe(loom_device_info *info)
     return 0;
 }
 
-static int load(void)
-{
-    if (hb_load("onednn", &P) != 0)
-        return 1;
+static int load(void) {
+    if (hb_load("onednn", &P) != 0) return 1;
     if (P.init_status == LOOM_ERR_UNAVAILABLE) {
         printf("SKIP: oneDNN backend unavailable: %s\n", P.reason);
         hb_unload(&P);
@@ -180,12 +172,10 @@ static int load(void)
     return 0;
 }
 
-static int test_matmul(void)
-{
+static int test_matmul(void) {
     loom_device_info info;
     int rc = load();
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     describe(&info);
     run_path("f32", PATH_F32);
     if (strstr(info.description, "bf16 (unavailable") == NULL)
@@ -222,21 +212,18 @@ static int test_matmul(void)
     return 0;
 }
 
-static int test_devices(void)
-{
+static int test_devices(void) {
     loom_device_info info;
     void *dev = NULL;
     int rc = load();
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     HB_CHECK(P.api->device_count(P.state) == 1, "one device");
     describe(&info);
     HB_CHECK(info.name[0] != '\0' && info.compute_units > 0 && info.memory_bytes > 0, "device info filled");
     HB_CHECK(info.capabilities & LOOM_BACKEND_CAP_HOST_MEMORY, "host memory");
     HB_CHECK(strstr(info.description, "f32") != NULL, "paths listed");
     HB_CHECK(hb_open(&P, 1, &dev, (const char *)NULL) == LOOM_ERR_NOT_FOUND, "device 1 does not exist");
-    HB_CHECK(hb_open(&P, 0, &dev, "plugin.onednn.mode", "fp64", (const char *)NULL) == LOOM_ERR_CONFIG,
-             "unknown mode");
+    HB_CHECK(hb_open(&P, 0, &dev, "plugin.onednn.mode", "fp64", (const char *)NULL) == LOOM_ERR_CONFIG, "unknown mode");
     HB_CHECK(hb_open(&P, 0, &dev, "plugin.onednn.mode", "f32", "threads", "2", (const char *)NULL) == LOOM_OK,
              "open f32");
     P.api->device_close(dev);
@@ -245,14 +232,12 @@ static int test_devices(void)
     return 0;
 }
 
-static int test_no_vnni(void)
-{
+static int test_no_vnni(void) {
     loom_device_info info;
     void *dev = NULL;
     loom_status rc;
     int r = load();
-    if (r != 0)
-        return r;
+    if (r != 0) return r;
     describe(&info);
     if (getenv("ONEDNN_MAX_CPU_ISA") == NULL) {
         printf("SKIP: run with ONEDNN_MAX_CPU_ISA=AVX2\n");
@@ -263,26 +248,37 @@ static int test_no_vnni(void)
              info.description);
     rc = hb_open(&P, 0, &dev, "plugin.onednn.mode", "int8", (const char *)NULL);
     printf("mode=int8: status %d, logged: %s\n", rc, hb_last_log());
-    HB_CHECK(rc == LOOM_ERR_UNAVAILABLE && dev == NULL, "int8 without VNNI must be refused as unavailable");
-    HB_CHECK(strstr(hb_last_log(), "no VNNI") != NULL && strstr(hb_last_log(), "AVX2") != NULL,
-             "the reason names the missing VNNI and the ISA");
+    HB_CHECK(rc == LOOM_OK && dev != NULL, "the device opens (and declines its matmuls)");
+    HB_CHECK(strstr(hb_last_log(), "no VNNI") != NULL && strstr(hb_last_log(), "AVX2") != NULL &&
+                 strstr(hb_last_log(), "fall back") != NULL,
+             "the reason names the missing VNNI, the ISA and the fallback");
+    {
+        /* Every matmul is declined, so the engine runs it on the CPU reference; compute refuses
+         * with the reason rather than computing saturated sums. */
+        int64_t xne[4] = {64, 2, 1, 1}, wne[4] = {64, 4, 1, 1}, dne[4] = {4, 2, 1, 1};
+        hb_tensor *x = hb_tensor_new(&P, dev, LOOM_TYPE_F32, xne), *w = hb_tensor_new(&P, dev, LOOM_TYPE_Q8_0, wne),
+                  *d = hb_tensor_new(&P, dev, LOOM_TYPE_F32, dne);
+        HB_CHECK(hb_supports(&P, dev, LOOM_OP_MATMUL, NULL, NULL, d, x, w, NULL) == 0, "matmul declined");
+        HB_CHECK(hb_op(&P, dev, LOOM_OP_MATMUL, NULL, NULL, d, x, w, NULL) == LOOM_ERR_UNAVAILABLE, "compute refuses");
+        HB_CHECK(P.api->last_error(dev) != NULL && strstr(P.api->last_error(dev), "no VNNI") != NULL,
+                 "last_error gives the reason");
+        hb_tensor_free(x);
+        hb_tensor_free(w);
+        hb_tensor_free(d);
+        P.api->device_close(dev);
+    }
     /* auto (and f32) still work: f32 here, since AVX2 has no native bf16. */
     run_path("auto", PATH_F32);
     hb_unload(&P);
-    if (failures != 0)
-        return 1;
-    printf("int8 refused without VNNI; auto runs f32\n");
+    if (failures != 0) return 1;
+    printf("int8 refused without VNNI (matmuls declined); auto runs f32\n");
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "matmul") == 0)
-        return test_matmul();
-    if (argc >= 2 && strcmp(argv[1], "devices") == 0)
-        return test_devices();
-    if (argc >= 2 && strcmp(argv[1], "no-vnni") == 0)
-        return test_no_vnni();
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return test_matmul();
+    if (argc >= 2 && strcmp(argv[1], "devices") == 0) return test_devices();
+    if (argc >= 2 && strcmp(argv[1], "no-vnni") == 0) return test_no_vnni();
     fprintf(stderr, "usage: test_onednn matmul | devices | no-vnni\n");
     return 2;
 }

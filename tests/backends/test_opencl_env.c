@@ -10,13 +10,11 @@
 
 #include <string.h>
 
-static int devices(void)
-{
+static int devices(void) {
     hb_plugin p;
     uint32_t n;
     void *dev = NULL;
-    if (hb_load("opencl", &p) != 0)
-        return 1;
+    if (hb_load("opencl", &p) != 0) return 1;
     if (p.init_status == LOOM_ERR_UNAVAILABLE) {
         printf("SKIP: OpenCL backend unavailable: %s\n", p.reason);
         hb_unload(&p);
@@ -59,11 +57,14 @@ static int devices(void)
 
     /* Options: platform by index, by name, and bad values. */
     HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.platform", "0", "plugin.opencl.device", "0", (const char *)NULL) ==
-                 LOOM_OK, "platform=0 device=0");
+                 LOOM_OK,
+             "platform=0 device=0");
     p.api->device_close(dev);
     dev = NULL;
     HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.platform", "no such platform", (const char *)NULL) ==
-                 LOOM_ERR_NOT_FOUND && dev == NULL, "unknown platform name");
+                     LOOM_ERR_NOT_FOUND &&
+                 dev == NULL,
+             "unknown platform name");
     HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.device", "99", (const char *)NULL) == LOOM_ERR_NOT_FOUND,
              "device index out of range");
     HB_CHECK(hb_open(&p, 0, &dev, "plugin.opencl.max_alloc", "lots", (const char *)NULL) == LOOM_ERR_CONFIG,
@@ -95,11 +96,9 @@ static int devices(void)
     return 0;
 }
 
-static int unavailable(const char *expect, int pocl_only)
-{
+static int unavailable(const char *expect, int pocl_only) {
     hb_plugin p;
-    if (hb_load("opencl", &p) != 0)
-        return 1;
+    if (hb_load("opencl", &p) != 0) return 1;
     printf("init status %d, reason: %s\n", p.init_status, p.reason);
     if (pocl_only && p.init_status == LOOM_ERR_UNAVAILABLE && strstr(p.reason, "no OpenCL platform") != NULL) {
         printf("SKIP: PoCL (libpocl.so.2) is not installed\n");
@@ -113,14 +112,10 @@ static int unavailable(const char *expect, int pocl_only)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    if (argc >= 2 && strcmp(argv[1], "devices") == 0)
-        return devices();
-    if (argc >= 3 && strcmp(argv[1], "unavailable") == 0)
-        return unavailable(argv[2], 0);
-    if (argc >= 3 && strcmp(argv[1], "unavailable-pocl") == 0)
-        return unavailable(argv[2], 1);
+int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "devices") == 0) return devices();
+    if (argc >= 3 && strcmp(argv[1], "unavailable") == 0) return unavailable(argv[2], 0);
+    if (argc >= 3 && strcmp(argv[1], "unavailable-pocl") == 0) return unavailable(argv[2], 1);
     fprintf(stderr, "usage: test_opencl_env devices | unavailable TEXT | unavailable-pocl TEXT\n");
     return 2;
 }

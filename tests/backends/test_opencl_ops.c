@@ -14,18 +14,17 @@ static hb_plugin P;
 static void *D;
 static int failures;
 
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
+#define EXPECT(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                       \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fprintf(stderr, "\n");                                                                                     \
+            failures++;                                                                                                \
+        }                                                                                                              \
     } while (0)
 
-static float *rand_vec(int64_t n, float scale)
-{
+static float *rand_vec(int64_t n, float scale) {
     float *v = malloc((size_t)n * sizeof *v);
     HB_CHECK(v != NULL, "oom");
     for (int64_t i = 0; i < n; i++)
@@ -33,8 +32,7 @@ static float *rand_vec(int64_t n, float scale)
     return v;
 }
 
-static double *dvec(int64_t n)
-{
+static double *dvec(int64_t n) {
     double *v = calloc((size_t)n, sizeof *v);
     HB_CHECK(v != NULL, "oom");
     return v;
@@ -42,8 +40,7 @@ static double *dvec(int64_t n)
 
 /* Upload `vals` (n floats) as a contiguous tensor of `type`; vals are replaced by their decoded
  * values (what the device really holds). */
-static hb_tensor *upload(void *dev, uint32_t type, const int64_t ne[4], float *vals)
-{
+static hb_tensor *upload(void *dev, uint32_t type, const int64_t ne[4], float *vals) {
     int64_t n = ne[0] * ne[1] * ne[2] * ne[3];
     uint64_t bytes = hb_row_bytes(type, ne[0]) * (uint64_t)(ne[1] * ne[2] * ne[3]);
     void *raw = malloc(bytes);
@@ -56,31 +53,25 @@ static hb_tensor *upload(void *dev, uint32_t type, const int64_t ne[4], float *v
     return t;
 }
 
-static hb_tensor *upload_i32(void *dev, const int32_t *vals, int64_t n)
-{
+static hb_tensor *upload_i32(void *dev, const int32_t *vals, int64_t n) {
     int64_t ne[4] = {n, 1, 1, 1};
     hb_tensor *t = hb_tensor_new(&P, dev, LOOM_TYPE_I32, ne);
     hb_write(t, 0, vals, (uint64_t)n * 4);
     return t;
 }
 
-static float *download(hb_tensor *t, int64_t n)
-{
+static float *download(hb_tensor *t, int64_t n) {
     float *v = malloc((size_t)n * sizeof *v);
     HB_CHECK(v != NULL, "oom");
     hb_read(t, 0, v, (uint64_t)n * 4);
     return v;
 }
 
-static hb_tensor *f32_new(const int64_t ne[4])
-{
-    return hb_tensor_new(&P, D, LOOM_TYPE_F32, ne);
-}
+static hb_tensor *f32_new(const int64_t ne[4]) { return hb_tensor_new(&P, D, LOOM_TYPE_F32, ne); }
 
 /* ============================================================================================ */
 
-static void test_binary_unary(void)
-{
+static void test_binary_unary(void) {
     int64_t ne[4] = {37, 5, 3, 2}, nb1[4] = {37, 1, 3, 1}, nb3[4] = {37, 5, 1, 1};
     int64_t n = 37 * 5 * 3 * 2;
     float *a = rand_vec(n, 2.0f), *b = rand_vec(37 * 3, 1.0f), *c = rand_vec(37 * 5, 1.0f);
@@ -136,8 +127,7 @@ static void test_binary_unary(void)
     free(want);
 }
 
-static void test_norms(void)
-{
+static void test_norms(void) {
     int64_t d = 96, rows = 7;
     int64_t ne[4] = {d, rows, 1, 1}, nw[4] = {d, 1, 1, 1};
     float *x = rand_vec(d * rows, 3.0f), *w = rand_vec(d, 1.0f), *b = rand_vec(d, 0.5f);
@@ -182,8 +172,7 @@ static void test_norms(void)
     free(want);
 }
 
-static void test_rope(void)
-{
+static void test_rope(void) {
     int64_t hd = 16, nh = 3, nt = 5;
     int64_t ne[4] = {hd, nh, nt, 1};
     int64_t n = hd * nh * nt;
@@ -220,8 +209,7 @@ static void test_rope(void)
     free(want);
 }
 
-static void test_softmax(void)
-{
+static void test_softmax(void) {
     int64_t n = 19, r1 = 6, r2 = 3;
     int64_t ne[4] = {n, r1, r2, 1}, nm[4] = {n, r1, 1, 1};
     int64_t total = n * r1 * r2;
@@ -288,8 +276,7 @@ static void test_softmax(void)
     free(want);
 }
 
-static void test_attention(void)
-{
+static void test_attention(void) {
     int64_t hd = 32, nh = 6, nt = 5, nkh = 2, nkv = 9, cap = 16;
     int64_t qne[4] = {hd, nh, nt, 1}, cne[4] = {hd, nkh, cap, 1}, vne[4] = {hd, nkh, nkv, 1};
     float *q = rand_vec(hd * nh * nt, 1.0f);
@@ -308,8 +295,7 @@ static void test_attention(void)
             ref_attention(q, kc, vc, want, hd, nh, nt, nkh, nkv, pos0, 0.25);
             EXPECT(hb_op(&P, D, LOOM_OP_ATTENTION, ip, fp, td, tq, kv, vv) == LOOM_OK, "attention");
             got = download(td, hd * nh * nt);
-            EXPECT(hb_close("attention", got, want, hd * nh * nt, 1e-5, 1e-4), "attention f16=%d pos0=%d", f16,
-                   pos0);
+            EXPECT(hb_close("attention", got, want, hd * nh * nt, 1e-5, 1e-4), "attention f16=%d pos0=%d", f16, pos0);
             free(got);
         }
         hb_tensor_free(kv);
@@ -325,8 +311,7 @@ static void test_attention(void)
     free(want);
 }
 
-static void check_matmul(void *dev, uint32_t wtype, int64_t k, int64_t m, int64_t n, int64_t b2x, int64_t b2w)
-{
+static void check_matmul(void *dev, uint32_t wtype, int64_t k, int64_t m, int64_t n, int64_t b2x, int64_t b2w) {
     int64_t xne[4] = {k, n, b2x, 1}, wne[4] = {k, m, b2w, 1}, dne[4] = {m, n, b2x, 1};
     float *x = rand_vec(k * n * b2x, 1.0f), *w = rand_vec(k * m * b2w, 0.5f);
     hb_tensor *tx = upload(dev, LOOM_TYPE_F32, xne, x), *tw = upload(dev, wtype, wne, w),
@@ -339,8 +324,9 @@ static void check_matmul(void *dev, uint32_t wtype, int64_t k, int64_t m, int64_
     EXPECT(rc == LOOM_OK, "matmul type %u: status %d (%s)", (unsigned)wtype, rc,
            P.api->last_error(dev) ? P.api->last_error(dev) : "");
     got = download(td, m * n * b2x);
-    EXPECT(hb_close("matmul", got, want, m * n * b2x, 1e-4, 1e-4), "matmul type %u k=%lld m=%lld n=%lld batches %lld/%lld",
-           (unsigned)wtype, (long long)k, (long long)m, (long long)n, (long long)b2x, (long long)b2w);
+    EXPECT(hb_close("matmul", got, want, m * n * b2x, 1e-4, 1e-4),
+           "matmul type %u k=%lld m=%lld n=%lld batches %lld/%lld", (unsigned)wtype, (long long)k, (long long)m,
+           (long long)n, (long long)b2x, (long long)b2w);
     free(got);
     hb_tensor_free(tx);
     hb_tensor_free(tw);
@@ -350,10 +336,9 @@ static void check_matmul(void *dev, uint32_t wtype, int64_t k, int64_t m, int64_
     free(want);
 }
 
-static void test_matmul(void)
-{
-    const uint32_t types[6] = {LOOM_TYPE_F32, LOOM_TYPE_F16, LOOM_TYPE_BF16, LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0,
-                               LOOM_TYPE_Q4_1};
+static void test_matmul(void) {
+    const uint32_t types[6] = {LOOM_TYPE_F32,  LOOM_TYPE_F16,  LOOM_TYPE_BF16,
+                               LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0, LOOM_TYPE_Q4_1};
     for (int t = 0; t < 6; t++) {
         check_matmul(D, types[t], 96, 37, 1, 1, 1);
         check_matmul(D, types[t], 64, 29, 13, 1, 1);
@@ -363,8 +348,7 @@ static void test_matmul(void)
     check_matmul(D, LOOM_TYPE_F32, 32, 5, 17, 4, 4);
 }
 
-static void test_copy(void)
-{
+static void test_copy(void) {
     /* F32 [8, 3, 4] -> a strided F16 view (rows of a wider cache) and back, and a transpose. */
     int64_t ne[4] = {8, 3, 4, 1}, cne[4] = {8, 5, 4, 1};
     int64_t n = 8 * 3 * 4;
@@ -427,8 +411,7 @@ static void test_copy(void)
     free(want);
 }
 
-static void check_get_rows(void *dev, uint32_t type, int64_t d, int64_t rows)
-{
+static void check_get_rows(void *dev, uint32_t type, int64_t d, int64_t rows) {
     int64_t ne[4] = {d, rows, 1, 1};
     int32_t ids[6] = {3, 0, (int32_t)rows - 1, 3, (int32_t)rows / 2, 1};
     int64_t dne[4] = {d, 6, 1, 1};
@@ -457,16 +440,14 @@ static void check_get_rows(void *dev, uint32_t type, int64_t d, int64_t rows)
     free(want);
 }
 
-static void test_get_rows(void)
-{
-    const uint32_t types[6] = {LOOM_TYPE_F32, LOOM_TYPE_F16, LOOM_TYPE_BF16, LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0,
-                               LOOM_TYPE_Q4_1};
+static void test_get_rows(void) {
+    const uint32_t types[6] = {LOOM_TYPE_F32,  LOOM_TYPE_F16,  LOOM_TYPE_BF16,
+                               LOOM_TYPE_Q8_0, LOOM_TYPE_Q4_0, LOOM_TYPE_Q4_1};
     for (int t = 0; t < 6; t++)
         check_get_rows(D, types[t], 64, 10);
 }
 
-static void test_supports(void)
-{
+static void test_supports(void) {
     int64_t ne[4] = {64, 4, 1, 1}, xne[4] = {256, 2, 1, 1}, wne[4] = {256, 4, 1, 1}, dne[4] = {4, 2, 1, 1};
     int64_t qne[4] = {320, 2, 3, 1}, kne[4] = {320, 1, 5, 1};
     hb_tensor *a = f32_new(ne), *d = f32_new(ne), *dh = hb_tensor_new(&P, D, LOOM_TYPE_F16, ne);
@@ -497,13 +478,11 @@ static void test_supports(void)
 
 /* A device whose allocations are limited to 4 KiB: weights and tables bigger than that are split
  * and must still give the same results. */
-static void test_split(void)
-{
+static void test_split(void) {
     void *small = NULL;
     loom_status rc = hb_open(&P, 0, &small, "plugin.opencl.max_alloc", "4k", (const char *)NULL);
     EXPECT(rc == LOOM_OK, "open with max_alloc=4k: %d", rc);
-    if (rc != LOOM_OK)
-        return;
+    if (rc != LOOM_OK) return;
     {
         /* Raw round trip across chunk boundaries. */
         uint64_t bytes = 50000;
@@ -522,7 +501,8 @@ static void test_split(void)
         {
             /* An activation crossing a chunk boundary by more than the overlap is refused. */
             int64_t ne[4] = {900, 1, 1, 1};
-            hb_tensor *v = hb_view(b, LOOM_TYPE_F32, ne, NULL, 3000), *out = hb_tensor_new(&P, small, LOOM_TYPE_F32, ne);
+            hb_tensor *v = hb_view(b, LOOM_TYPE_F32, ne, NULL, 3000),
+                      *out = hb_tensor_new(&P, small, LOOM_TYPE_F32, ne);
             float f[8] = {2.0f};
             EXPECT(hb_op(&P, small, LOOM_OP_SCALE, NULL, f, out, v, NULL, NULL) == LOOM_ERR_UNSUPPORTED,
                    "a view across split allocations is refused with UNSUPPORTED");
@@ -540,12 +520,10 @@ static void test_split(void)
     P.api->device_close(small);
 }
 
-int main(void)
-{
+int main(void) {
     loom_device_info info;
     loom_status rc;
-    if (hb_load("opencl", &P) != 0)
-        return 1;
+    if (hb_load("opencl", &P) != 0) return 1;
     if (P.init_status == LOOM_ERR_UNAVAILABLE) {
         printf("SKIP: OpenCL backend unavailable: %s\n", P.reason);
         hb_unload(&P);

@@ -36,6 +36,7 @@ static void *g_state;
         }                                                                                                          \
     } while (0)
 
+__attribute__((format(printf, 3, 4))) static void host_log(int32_t level, const char *who, const char *fmt, ...);
 static void host_log(int32_t level, const char *who, const char *fmt, ...) {
     if (level > LOOM_LOG_INFO) return;
     va_list ap;
@@ -261,14 +262,29 @@ static loom_status run_op(void *dev, uint32_t op, const int32_t *iv, const float
 
 /* ---- matmul ---- */
 
-/* int8 activations per block of 32, the scheme the quantized path promises. */
-static void act_q8(const float *x, int64_t k, float *xq) {
+/* int8 activations per block of 32, the scheme the quantized path promises: q = round-to-even
+ * (x * 127 / max|x|), scale d = max|x| / 127 and d * sum(q) both rounded to fp16 (llama.cpp's
+ * q8_0 / q8_1 activation blocks). xq gets q * fp16(d); ds[b] = fp16(d * sum q). */
+static void act_q8(const float *x, int64_t k, float *xq, float *ds) {
     for (int64_t b = 0; b < k / 32; b++) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
-        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
-        for (int i = 0; i < 32; i++) xq[32 * b + i] = (float)lrintf(x[32 * b + i] * id) * d;
+        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f, d16 = h2f(f2h(d));
+        long sum = 0;
+        for (int i = 0; i < 32; i++) {
+            long q = lrintf(x[32 * b + i] * id);
+            sum += q;
+            xq[32 * b + i] = (float)q * d16;
+        }
+        ds[b] = h2f(f2h(d * (float)sum));
     }
+}
+
+/* The min m of block b of row `row` of a Q4_1 tensor. */
+static double q41_min(const tensor *t, int64_t row, int64_t b) {
+    uint16_t mh;
+    memcpy(&mh, (const uint8_t *)t->v.data + row * t->v.nb[1] + b * 20 + 2, 2);
+    return h2f(mh);
 }
 
 static void test_matmul(void *dev, const char *tag, int exact, uint32_t type, int64_t K, int64_t N, int64_t M,
@@ -288,21 +304,26 @@ static void test_matmul(void *dev, const char *tag, int exact, uint32_t type, in
     loom_status st = run_op(dev, LOOM_OP_MATMUL, NULL, NULL, d, src, 2);
     CHECK(st == LOOM_OK, "%s matmul type %u K%lld N%lld M%lld: status %d", tag, type, (long long)K, (long long)N,
           (long long)M, st);
-    float *xq = malloc(sizeof(float) * (size_t)K);
+    float *xq = malloc(sizeof(float) * (size_t)K), *ds = malloc(sizeof(float) * (size_t)(K / 32 + 1));
+    int q41 = quant && !exact && type == LOOM_TYPE_Q4_1;
     double worst = 0;
     for (int64_t b = 0; b < na2; b++) {
         int64_t wb = b / (na2 / nw2);
         for (int64_t m = 0; m < M; m++) {
             const float *x = f32(a) + (b * M + m) * K;
-            if (quant && !exact) act_q8(x, K, xq);
+            if (quant && !exact) act_q8(x, K, xq, ds);
             else memcpy(xq, x, sizeof(float) * (size_t)K);
             for (int64_t n = 0; n < N; n++) {
                 double s = 0, mag = 0;
                 for (int64_t k = 0; k < K; k++) {
                     double wv = ref_get(w, wb * N + n, k);
-                    s += wv * xq[k];
+                    /* Q4_1: the min's share uses the block's rounded d * sum(q), added below */
+                    double wq = q41 ? wv - q41_min(w, wb * N + n, k / 32) : wv;
+                    s += wq * xq[k];
                     mag += fabs(wv * xq[k]);
                 }
+                if (q41)
+                    for (int64_t blk = 0; blk < K / 32; blk++) s += q41_min(w, wb * N + n, blk) * ds[blk];
                 double got = f32(d)[(b * M + m) * N + n];
                 double err = fabs(got - s) / (mag + 1e-6);
                 if (err > worst) worst = err;
@@ -312,6 +333,7 @@ static void test_matmul(void *dev, const char *tag, int exact, uint32_t type, in
     CHECK(worst < 2e-5, "%s matmul type %u K%lld N%lld M%lld b%lld/%lld prep%d: relative error %.3g", tag, type,
           (long long)K, (long long)N, (long long)M, (long long)na2, (long long)nw2, prepare, worst);
     free(xq);
+    free(ds);
     if (extra) B->weight_release(dev, extra);
     tfree(w);
     tfree(a);
@@ -509,8 +531,19 @@ static void test_softmax(void *dev, const char *tag) {
     }
 }
 
+static void test_attention_case(void *dev, const char *tag, int64_t hd, int64_t nh, int64_t nkvh, int64_t nt,
+                                int64_t nkv, int64_t i0);
 static void test_attention(void *dev, const char *tag) {
-    int64_t hd = 64, nh = 6, nkvh = 2, nt = 19, nkv = 40, i0 = 21;
+    for (int variant = 0; variant < 4; variant++) {
+        /* head dims 64 and 40 (a partial value tile), prefill and single-token decode */
+        int64_t hd = variant & 1 ? 40 : 64, nh = 6, nkvh = 2, nt = variant & 2 ? 1 : 19, nkv = 40,
+                i0 = variant & 2 ? 33 : 21;
+        test_attention_case(dev, tag, hd, nh, nkvh, nt, nkv, i0);
+    }
+}
+
+static void test_attention_case(void *dev, const char *tag, int64_t hd, int64_t nh, int64_t nkvh, int64_t nt,
+                                int64_t nkv, int64_t i0) {
     for (int f16 = 0; f16 < 2; f16++) {
         uint32_t kt = f16 ? LOOM_TYPE_F16 : LOOM_TYPE_F32;
         tensor *q = tnew(LOOM_TYPE_F32, hd, nh, nt, 1), *k = tnew(kt, hd, nkvh, nkv, 1), *v = tnew(kt, hd, nkvh, nkv, 1),
@@ -556,7 +589,8 @@ static void test_attention(void *dev, const char *tag) {
                     if (e > worst) worst = e;
                 }
             }
-        CHECK(st == LOOM_OK && worst < 1e-5, "%s attention f16=%d: status %d err %.3g", tag, f16, st, worst);
+        CHECK(st == LOOM_OK && worst < 1e-5, "%s attention hd=%lld n_tok=%lld f16=%d: status %d err %.3g", tag,
+              (long long)hd, (long long)nt, f16, st, worst);
         free(kf);
         free(vf);
         tfree(q);
@@ -745,6 +779,47 @@ static void test_options(void) {
     printf("device: %s\n", info.description);
 }
 
+/* Variant choice: measured once and cached under $XDG_CACHE_HOME/loom; a second device reads
+ * the cache; a corrupt cache line is ignored. */
+static void test_tune_cache(void) {
+    char dir[] = "/tmp/cpu_opt_tuneXXXXXX";
+    if (!mkdtemp(dir)) return;
+    setenv("XDG_CACHE_HOME", dir, 1);
+    char path[256];
+    snprintf(path, sizeof path, "%s/loom/cpu_opt-tune.txt", dir);
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) { /* garbage in the cache must not matter */
+            FILE *f = fopen(path, "a");
+            if (f) {
+                fputs("v2|junk 99 99 99 99 99\nnot a line\n", f);
+                fclose(f);
+            }
+        }
+        const char *keys[] = {"threads", "plugin.cpu_opt.tune"};
+        const char *vals[] = {"2", round == 0 ? "force" : "auto"};
+        loom_kv_list opts = {sizeof opts, 2, keys, vals};
+        void *dev = NULL;
+        CHECK(B->device_open(g_state, 0, &opts, &dev) == LOOM_OK, "tune device_open");
+        if (!dev) return;
+        test_matmul(dev, "[tune]", 0, LOOM_TYPE_Q4_0, 64, 48, 5, 1, 1, 1);
+        B->device_close(dev);
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL, "no tuning cache at %s", path);
+        int found = 0;
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, "|q4_0 ")) found++;
+        if (f) fclose(f);
+        CHECK(found == 1, "q4_0 entries in the tuning cache: %d", found);
+    }
+    unlink(path);
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/loom", dir);
+    rmdir(sub);
+    rmdir(dir);
+    unsetenv("XDG_CACHE_HOME");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s plugin.so\n", argv[0]);
@@ -771,6 +846,7 @@ int main(int argc, char **argv) {
     CHECK(d->init(&host, &g_state, reason, sizeof reason) == LOOM_OK, "init: %s", reason);
     B = d->api;
     test_options();
+    test_tune_cache();
     const char *isas[] = {"scalar", "avx2", "avx512"};
     int quick = getenv("CPU_OPT_TEST_QUICK") != NULL;
     for (int i = 0; i < 3; i++) {

@@ -18,7 +18,8 @@
  *    multiples of landmark.chunk_length raw tokens (block boundaries). For a chunk, with N
  *    stored blocks and k_eff = min(cache_top_k, N): each (head, query) scores every stored
  *    block by its landmark key (the k_eff most recent at window slots 1..k_eff, older ones at
- *    slot 0), keeps its top k_eff blocks in time order and attends to
+ *    slot 0), keeps its top k_eff blocks (by the softmax of those scores, equal ones resolved in
+ *    torch.topk's order over the ring slots, see topk_select) in time order and attends to
  *    [retrieved blocks | tail | chunk] with the grouped softmax; the j-th retrieved block sits at
  *    window slot j (+1 when it is one of the k_eff most recent), the tail and chunk follow at
  *    min(N, k+1) blocks. When every block is retrieved (k >= N) the blocks sit at their true
@@ -64,6 +65,12 @@ typedef struct lm_layer {
     float *tail_v;
 } lm_layer;
 
+/* A candidate block of the top-k selection: its landmark probability and its ring slot. */
+typedef struct lm_cand {
+    float p;
+    int32_t slot;
+} lm_cand;
+
 typedef struct lm_ctx {
     lm_model *model;
     lm_layer *layers;
@@ -77,7 +84,8 @@ typedef struct lm_ctx {
     int64_t raw_seen;
     int64_t n_seen;     /* full mode: tokens seen */
     /* scratch */
-    float *scores, *wts, *keybuf, *qrot, *lmrot, *lmscore;
+    float *scores, *wts, *keybuf, *qrot, *lmrot;
+    lm_cand *cand;
     const float **kp, **vp;
     uint8_t *ism;
     int32_t *sel;
@@ -324,6 +332,125 @@ static float dot(const float *a, const float *b, int64_t n) {
 }
 
 /*
+ * Top-k block selection with torch.topk's choice among equal probabilities.
+ *
+ * The official retrieval takes torch.topk(k) of the landmark probabilities of the stored blocks
+ * (in ring-slot order). Exact ties are common: in the first layer every landmark key is the same
+ * vector (the landmark embedding) and every block outside the k most recent is scored at the same
+ * position, so those blocks tie bit for bit, and which of them is retrieved changes the logits.
+ * torch.topk on the CPU orders (probability, slot) pairs by "NaN first, then larger" and, for
+ * k * 64 > n, runs the C++ library's nth_element at k - 1 (introselect: median-of-three pivot
+ * moved to the front, Hoare partition, insertion sort below four elements, heap selection past
+ * the depth limit 2 floor(log2 n)); for k * 64 <= n a heap selection of the first k. The
+ * selected set is the first k entries afterwards. The functions below perform the same element
+ * moves, so equal probabilities resolve to the same blocks.
+ */
+static int cand_before(const lm_cand *a, const lm_cand *b) {
+    return (isnan(a->p) && !isnan(b->p)) || a->p > b->p;
+}
+
+static void cand_swap(lm_cand *a, lm_cand *b) {
+    const lm_cand t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Fill hole `hole` of the n-entry heap h with v: move the better child up to the bottom, then
+ * move v up from there (heap order: the worst entry in cand_before order on top). */
+static void heap_fill(lm_cand *h, int64_t hole, int64_t n, lm_cand v) {
+    const int64_t top = hole;
+    int64_t child = hole;
+    while (child < (n - 1) / 2) {
+        child = 2 * (child + 1);
+        if (cand_before(&h[child], &h[child - 1])) child--;
+        h[hole] = h[child];
+        hole = child;
+    }
+    if ((n & 1) == 0 && child == (n - 2) / 2) {
+        child = 2 * (child + 1);
+        h[hole] = h[child - 1];
+        hole = child - 1;
+    }
+    while (hole > top) {
+        const int64_t parent = (hole - 1) / 2;
+        if (!cand_before(&h[parent], &v)) break;
+        h[hole] = h[parent];
+        hole = parent;
+    }
+    h[hole] = v;
+}
+
+/* Keep the best m of the n entries in a[0, m) (a heap with the worst of them on top). */
+static void heap_keep_best(lm_cand *a, int64_t m, int64_t n) {
+    if (m >= 2)
+        for (int64_t parent = (m - 2) / 2;; parent--) {
+            heap_fill(a, parent, m, a[parent]);
+            if (parent == 0) break;
+        }
+    for (int64_t i = m; i < n; i++) {
+        if (cand_before(&a[i], &a[0])) {
+            const lm_cand v = a[i];
+            a[i] = a[0];
+            heap_fill(a, 0, m, v);
+        }
+    }
+}
+
+/* Rearrange a[0, n) so that a[nth] is the entry of rank nth and no earlier entry ranks after it. */
+static void select_nth(lm_cand *a, int64_t n, int64_t nth) {
+    int64_t f = 0, l = n, depth = 0;
+    if (nth >= n) return;
+    for (int64_t t = n; t > 1; t >>= 1) depth += 2;
+    while (l - f > 3) {
+        if (depth == 0) {
+            heap_keep_best(a + f, nth + 1 - f, l - f);
+            cand_swap(&a[f], &a[nth]);
+            return;
+        }
+        depth--;
+        /* the median of a[f + 1], a[mid], a[l - 1] becomes the pivot a[f] */
+        const int64_t x = f + 1, y = f + (l - f) / 2, z = l - 1;
+        int64_t med;
+        if (cand_before(&a[x], &a[y]))
+            med = cand_before(&a[y], &a[z]) ? y : cand_before(&a[x], &a[z]) ? z : x;
+        else
+            med = cand_before(&a[x], &a[z]) ? x : cand_before(&a[y], &a[z]) ? z : y;
+        cand_swap(&a[f], &a[med]);
+        int64_t lo = f + 1, hi = l;
+        for (;;) {
+            while (cand_before(&a[lo], &a[f])) lo++;
+            hi--;
+            while (cand_before(&a[f], &a[hi])) hi--;
+            if (lo >= hi) break;
+            cand_swap(&a[lo], &a[hi]);
+            lo++;
+        }
+        if (lo <= nth)
+            f = lo;
+        else
+            l = lo;
+    }
+    for (int64_t i = f + 1; i < l; i++) { /* insertion sort of the last few */
+        const lm_cand v = a[i];
+        int64_t j = i;
+        if (cand_before(&v, &a[f])) {
+            for (; j > f; j--) a[j] = a[j - 1];
+        } else {
+            for (; cand_before(&v, &a[j - 1]); j--) a[j] = a[j - 1];
+        }
+        a[j] = v;
+    }
+}
+
+/* The top-k set of a[0, n) (k >= 1) into a[0, k), as torch.topk(largest) chooses it on the CPU. */
+static void topk_select(lm_cand *a, int64_t n, int64_t k) {
+    if (k * 64 <= n)
+        heap_keep_best(a, k, n);
+    else
+        select_nth(a, n, k - 1);
+}
+
+/*
  * Grouped softmax attention of one (head, query) row over n keys, as landmark_grouped_softmax:
  * s[j] = scaled score, -INFINITY where the key is not visible (causal); ism[j] = landmark flag.
  * Writes sum_j w_j v_j into out[hd]. wts is scratch [n].
@@ -417,7 +544,7 @@ static void lm_context_free(void *arch_ctx) {
     g_host->free(c->keybuf);
     g_host->free(c->qrot);
     g_host->free(c->lmrot);
-    g_host->free(c->lmscore);
+    g_host->free(c->cand);
     g_host->free(c->kp);
     g_host->free(c->vp);
     g_host->free(c->ism);
@@ -463,9 +590,9 @@ static loom_status lm_context_init(void *arch_model, loom_exec *exec, const loom
         c->max_keys = (lm->top_k < c->cap ? lm->top_k : c->cap) * B + B + chunk_stream;
         c->keybuf = g_host->alloc((size_t)((lm->top_k < c->cap ? lm->top_k : c->cap) * B * hd) * sizeof(float) + 4);
         c->lmrot = g_host->alloc((size_t)(c->cap * H * hd) * sizeof(float));
-        c->lmscore = g_host->alloc((size_t)c->cap * sizeof(float));
+        c->cand = g_host->alloc((size_t)c->cap * sizeof(lm_cand));
         c->sel = g_host->alloc(sizeof(int32_t) * (size_t)(c->cap + 1));
-        if (!c->keybuf || !c->lmrot || !c->lmscore || !c->sel) goto oom;
+        if (!c->keybuf || !c->lmrot || !c->cand || !c->sel) goto oom;
     } else {
         c->cap = c->n_ctx;
         chunk_stream = params->n_batch > 0 && params->n_batch < c->n_ctx ? params->n_batch : c->n_ctx;
@@ -608,16 +735,24 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
             /* 1. choose K blocks (ages, in time order) */
             int32_t *sel = c->sel;
             if (scoring) {
-                float *sc = c->lmscore;
-                for (int64_t a = 0; a < N; a++) sc[a] = dot(qr, c->lmrot + (kvh * c->cap + a) * hd, hd);
-                for (int64_t i = 0; i < K; i++) {
-                    int64_t best = -1;
-                    for (int64_t a = 0; a < N; a++)
-                        if (sc[a] > -INFINITY && (best < 0 || sc[a] > sc[best])) best = a;
-                    if (best < 0) best = 0;
-                    sel[i] = (int32_t)best;
-                    sc[best] = -INFINITY;
+                /* Softmax over the landmark scores, candidates in ring-slot order (the order of
+                 * the official block store), then the top-K set exactly as torch.topk picks it. */
+                lm_cand *cd = c->cand;
+                float mx = -INFINITY, sum = 0;
+                for (int64_t a = 0; a < N; a++) {
+                    const int64_t slot = ring_slot(c, a);
+                    cd[slot].p = dot(qr, c->lmrot + (kvh * c->cap + a) * hd, hd) * scale;
+                    cd[slot].slot = (int32_t)slot;
+                    if (cd[slot].p > mx) mx = cd[slot].p;
                 }
+                for (int64_t i = 0; i < N; i++) {
+                    cd[i].p = expf(cd[i].p - mx);
+                    sum += cd[i].p;
+                }
+                const float inv = 1.0f / sum;
+                for (int64_t i = 0; i < N; i++) cd[i].p *= inv;
+                topk_select(cd, N, K);
+                for (int64_t i = 0; i < K; i++) sel[i] = (int32_t)((cd[i].slot - c->oldest + c->cap) % c->cap);
                 for (int64_t i = 1; i < K; i++) { /* insertion sort by age */
                     const int32_t v = sel[i];
                     int64_t j = i - 1;
