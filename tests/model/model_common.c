@@ -44,6 +44,10 @@ loom_engine *test_engine(void) {
     const char *threads = getenv("LOOM_TEST_THREADS");
     if (loom_options_create(&o) != LOOM_OK) abort();
     loom_options_set(o, "threads", threads && *threads ? threads : "2", LOOM_SOURCE_CLI);
+    /* The oracle tests check the architecture and the engine: by default on the CPU reference
+     * backend (exact float arithmetic), whatever the engine's default backend is. */
+    const char *backend = getenv("LOOM_TEST_BACKEND");
+    loom_options_set(o, "backend", backend && *backend ? backend : "cpu", LOOM_SOURCE_CLI);
     loom_options_set(o, "log_level", "warn", LOOM_SOURCE_CLI);
     if (loom_engine_create(o, &e, err, sizeof err) != LOOM_OK) {
         fprintf(stderr, "engine: %s\n", err);

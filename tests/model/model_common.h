@@ -15,7 +15,8 @@
  * q4_1: $LOOM_TEST_MODEL, else ${LOOM_CACHE_DIR:-$HOME/.cache/loom}/SmolLM2-135M-Instruct.Q4_1.gguf;
  * the others: ${LOOM_CACHE_DIR:-$HOME/.cache/loom}/variants/{f32.gguf,q8_0.gguf,hf}. */
 const char *test_model_path(const char *variant);
-/* An engine with threads from $LOOM_TEST_THREADS (default 2); aborts the test on failure. */
+/* An engine with threads from $LOOM_TEST_THREADS (default 2) on backend $LOOM_TEST_BACKEND
+ * (default "cpu", the reference); aborts the test on failure. */
 loom_engine *test_engine(void);
 /* The fixture JSON of a variant (hf uses f32's), or NULL. */
 json_object *test_fixture(const char *variant);
