@@ -89,11 +89,11 @@ def log_softmax(rows):
 
 
 class Ref:
-    def __init__(self, path, threads):
+    def __init__(self, path, threads, n_ubatch=512):
         import llama_cpp
 
         self.lc = llama_cpp
-        self.llm = llama_cpp.Llama(path, n_ctx=1024, n_batch=512, n_ubatch=512, logits_all=True, verbose=False,
+        self.llm = llama_cpp.Llama(path, n_ctx=1024, n_batch=512, n_ubatch=n_ubatch, logits_all=True, verbose=False,
                                    n_threads=threads, n_threads_batch=threads, seed=0)
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
@@ -111,12 +111,18 @@ class Ref:
     def is_eog(self, tok):
         return bool(self.lc.llama_vocab_is_eog(self.vocab, tok))
 
-    def greedy(self, prompt):
+    def greedy(self, prompt, steps=None):
+        """32 greedy tokens; with a list `steps`, each step's top-8 (ids, log-probabilities)."""
         self.llm.reset()
         self.llm.eval(prompt)
         out = []
         for _ in range(GEN_TOKENS):
-            tok = int(np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
+            row = np.array(self.llm.scores[self.llm.n_tokens - 1], dtype=np.float32)
+            tok = int(np.argmax(row))
+            if steps is not None:
+                lp = log_softmax(row[None, :])[0]
+                top = np.argsort(-lp, kind="stable")[:8]
+                steps.append({"ids": [int(t) for t in top], "logprobs": [round(float(lp[t]), 6) for t in top]})
             out.append(tok)
             if self.is_eog(tok):
                 break
@@ -242,6 +248,52 @@ def noise_floor(paths, args, log):
             f.write("\n")
 
 
+def self_noise(paths, args, log):
+    """llama.cpp against itself: the same file, the same sequences, evaluated in one batch (the
+    fixtures) and one token at a time (n_ubatch = 1, its decoding path). On quantized files the
+    two differ as much as two independent implementations can: 8-bit activation quantization
+    turns last-bit differences of summation order into different rounding of whole blocks, and
+    those grow layer by layer. Stored as "llama_cpp_self"; the greedy generations also get each
+    step's top-8 log-probabilities, so a test can tell a divergence at a near tie from an error."""
+    fixtures = os.path.join(ROOT, "tests", "model", "fixtures")
+    for v in ("q4_1", "q8_0"):
+        path_json = os.path.join(fixtures, v + ".json")
+        if not os.path.exists(path_json):
+            continue
+        with open(path_json) as f:
+            fx = json.load(f)
+        ref = Ref(paths[v], args.threads)
+        tok = Ref(paths[v], args.threads, n_ubatch=1)
+        kl_all, agree_all, flip_margins = [], [], []
+        for seq in fx["sequences"]:
+            p = log_softmax(ref.logits(seq["tokens"]))
+            q = log_softmax(tok.logits(seq["tokens"]))
+            kl = (np.exp(p) * (p - q)).sum(axis=-1)
+            a, b = p.argmax(axis=-1), q.argmax(axis=-1)
+            kl_all.extend(kl.tolist())
+            agree_all.extend((a == b).tolist())
+            for r in np.nonzero(a != b)[0]:
+                flip_margins.append(float(p[r, a[r]] - p[r, b[r]]))
+            log("  %s self %s: mean KL %.3e top-1 %.4f" % (v, seq["name"], kl.mean(), (a == b).mean()))
+        same = 0
+        for gen in fx["generations"]:
+            steps = []
+            again = ref.greedy(gen["prompt_tokens"], steps)
+            if again != gen["tokens"]:
+                sys.exit("%s: llama.cpp's greedy run is not reproducible (%r)" % (v, gen["prompt"][:30]))
+            gen["steps_top8"] = steps
+            same += tok.greedy(gen["prompt_tokens"]) == gen["tokens"]
+        fx["llama_cpp_self"] = {
+            "method": "llama.cpp on the same file: n_ubatch 512 (the fixtures) against n_ubatch 1 (token by token)",
+            "mean_kl": float(np.mean(kl_all)), "top1": float(np.mean(agree_all)),
+            "max_flip_margin": max(flip_margins) if flip_margins else 0.0,
+            "greedy_same": same, "greedy_total": len(fx["generations"])}
+        log("  %s self: %s" % (v, json.dumps(fx["llama_cpp_self"])))
+        with open(path_json, "w") as f:
+            json.dump(fx, f, indent=1)
+            f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default="q4_1,f32,q8_0")
@@ -249,6 +301,8 @@ def main():
     ap.add_argument("--ppl-full", action="store_true", help="perplexity over the whole file")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("LOOM_THREADS", "2")))
     ap.add_argument("--noise-floor", action="store_true", help="only add llama_cpp_vs_f32 to the q4_1/q8_0 fixtures")
+    ap.add_argument("--self-noise", action="store_true",
+                    help="only add llama_cpp_self (batch vs token-by-token) and greedy step top-8 to q4_1/q8_0")
     args = ap.parse_args()
     paths = model_paths()
 
@@ -257,6 +311,9 @@ def main():
 
     if args.noise_floor:
         noise_floor(paths, args, log)
+        return
+    if args.self_noise:
+        self_noise(paths, args, log)
         return
 
     for v in args.variants.split(","):
