@@ -87,6 +87,76 @@ static loom_status write_meta(loom_model *model, loom_gguf_writer *w, char *err,
     return LOOM_OK;
 }
 
+/* The byte vocabulary (option convert.tokenizer = "bytes") for a model trained on raw bytes
+ * without a tokenizer (the seed-architecture fixtures): a byte-level BPE ("gpt2") vocabulary of
+ * 256 tokens, token b the GPT-2 bytes_to_unicode character of byte b, no merges, so that every
+ * input byte is its own id and ids 0..255 are the bytes. Every token is normal (a control
+ * token's text would be matched as special-token text); no BOS, EOS or merges are named. */
+static loom_status write_byte_vocab(loom_model *model, loom_gguf_writer *w, char *err, size_t err_size) {
+    loom_model_info info = {.struct_size = sizeof info};
+    loom_model_get_info(model, &info);
+    if (info.tokenizer && *info.tokenizer)
+        return loom_err(err, err_size, LOOM_ERR_INVALID_ARGUMENT,
+                        "the model already has a tokenizer ('%s'); convert without a byte vocabulary to keep it",
+                        info.tokenizer);
+    const int64_t n_vocab = loom_model_n_vocab(model);
+    if (n_vocab != 256)
+        return loom_err(err, err_size, LOOM_ERR_INVALID_ARGUMENT,
+                        "a byte vocabulary needs a model with exactly 256 token ids (one per byte); this model "
+                        "has %lld",
+                        (long long)n_vocab);
+    char texts[256][4];
+    const char *tokens[256];
+    int32_t types[256];
+    for (int b = 0; b < 256; b++) {
+        size_t n = loom_tokenizer_byte_text((uint8_t)b, texts[b]);
+        texts[b][n] = '\0';
+        tokens[b] = texts[b];
+        types[b] = 1; /* normal */
+    }
+    const struct {
+        const char *key;
+        uint32_t type, elem_type;
+        uint64_t count;
+        const void *value;
+    } keys[] = {
+        {"tokenizer.ggml.model", LOOM_META_STRING, 0, 0, "gpt2"},
+        {"tokenizer.ggml.pre", LOOM_META_STRING, 0, 0, "default"},
+        {"tokenizer.ggml.tokens", LOOM_META_ARRAY, LOOM_META_STRING, 256, tokens},
+        {"tokenizer.ggml.token_type", LOOM_META_ARRAY, LOOM_META_I32, 256, types},
+        {"tokenizer.ggml.merges", LOOM_META_ARRAY, LOOM_META_STRING, 0, NULL},
+        {"tokenizer.ggml.add_bos_token", LOOM_META_BOOL, 0, 0, NULL},
+        {"tokenizer.ggml.add_eos_token", LOOM_META_BOOL, 0, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        loom_meta m;
+        memset(&m, 0, sizeof m);
+        m.key = (char *)(uintptr_t)keys[i].key;
+        m.type = keys[i].type;
+        if (m.type == LOOM_META_STRING) {
+            m.v.str = (char *)(uintptr_t)keys[i].value;
+        } else if (m.type == LOOM_META_ARRAY) {
+            m.elem_type = keys[i].elem_type;
+            m.count = keys[i].count;
+            m.v.arr = (void *)(uintptr_t)keys[i].value;
+        } else {
+            m.v.b = false;
+        }
+        loom_status st = loom_gguf_writer_set_meta(w, &m);
+        if (st) return loom_err(err, err_size, st, "cannot write metadata '%s'", keys[i].key);
+    }
+    return LOOM_OK;
+}
+
+/* The tokenizer the written file gets (option convert.tokenizer): the source's, or bytes. */
+static loom_status write_tokenizer(loom_model *model, loom_gguf_writer *w, char *err, size_t err_size) {
+    const char *which = loom_engine_option_str(loom_model_engine(model), "convert.tokenizer", "");
+    if (!which || !*which) return LOOM_OK;
+    if (!strcmp(which, "bytes")) return write_byte_vocab(model, w, err, err_size);
+    return loom_err(err, err_size, LOOM_ERR_CONFIG, "option convert.tokenizer must be empty or \"bytes\", not '%s'",
+                    which);
+}
+
 /* ============================================================================================ */
 /* Tensors                                                                                      */
 /* ============================================================================================ */
@@ -165,7 +235,7 @@ loom_status loom_model_save(loom_model *model, const char *path, uint32_t type) 
     loom_gguf_writer *w = NULL;
     if ((st = loom_gguf_writer_create(&w))) return loom_engine_set_error(engine, st, "save: out of memory");
     char err[512] = "";
-    if ((st = write_meta(model, w, err, sizeof err))) {
+    if ((st = write_meta(model, w, err, sizeof err)) || (st = write_tokenizer(model, w, err, sizeof err))) {
         loom_gguf_writer_free(w);
         return loom_engine_set_error(engine, st, "save: %s", err);
     }

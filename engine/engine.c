@@ -65,6 +65,10 @@ static loom_status check_engine_values(loom_engine *e) {
     const char *kv = loom_engine_option_str(e, "kv_type", "f16");
     if (strcmp(kv, "f16") && strcmp(kv, "f32"))
         return loom_engine_set_error(e, LOOM_ERR_CONFIG, "option kv_type: '%s' (want f16 or f32)", kv);
+    const char *tk = loom_engine_option_str(e, "convert.tokenizer", "");
+    if (*tk && strcmp(tk, "bytes"))
+        return loom_engine_set_error(e, LOOM_ERR_CONFIG, "option convert.tokenizer: '%s' (want \"bytes\" or empty)",
+                                     tk);
     const char *lvl = loom_engine_option_str(e, "log_level", "info");
     static const char *const levels[] = {"error", "warn", "info", "debug"};
     for (int32_t i = 0; i < 4; i++) {

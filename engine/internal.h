@@ -273,6 +273,12 @@ const char *loom_tokenizer_chat_template(const loom_tokenizer *tok);
 const char *loom_tokenizer_token_text(const loom_tokenizer *tok, int32_t token);
 uint32_t loom_tokenizer_token_attr(const loom_tokenizer *tok, int32_t token);
 float loom_tokenizer_token_score(const loom_tokenizer *tok, int32_t token);
+/* True for a byte vocabulary: byte-level BPE, exactly 256 normal tokens, token b the GPT-2
+ * bytes_to_unicode character of byte b, no merges. Every input byte is then its own id. */
+bool loom_tokenizer_is_byte_vocab(const loom_tokenizer *tok);
+/* The text of byte b in a byte-level BPE vocabulary (GPT-2's bytes_to_unicode character as
+ * UTF-8, 1 or 2 bytes, no NUL written); returns its length. */
+size_t loom_tokenizer_byte_text(uint8_t b, char out[4]);
 
 /* chat.c: render a conversation with a chat template. The family (ChatML, Llama-2 [INST],
  * Llama-3, ...) is recognised from the Jinja text; no Jinja is interpreted. `template_text`

@@ -40,6 +40,9 @@ static const loom_option_spec engine_specs[] = {
     {"plugins.enable", "", "comma list: load only these plugins (empty = all)"},
     {"plugins.disable", "", "comma list: never load these plugins"},
     {"log_level", "info", "error, warn, info or debug"},
+    {"convert.tokenizer", "",
+     "loom_model_save / loom convert: \"bytes\" writes a byte vocabulary (256 tokens, id = byte) into a "
+     "model with 256 token ids and no tokenizer; empty keeps the source's tokenizer"},
     {NULL, NULL, NULL},
 };
 

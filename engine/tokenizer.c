@@ -467,6 +467,18 @@ loom_status loom_tokenizer_create(const loom_vocab_desc *d, loom_tokenizer **out
     if (hash_alloc(&tok->vocab_hash, d->n_tokens)) goto oom;
     for (uint32_t i = 0; i < d->n_tokens; i++) vocab_insert(tok, i);
 
+    /* A byte vocabulary: id b is byte b (see tokenizer_impl.h). */
+    if (kind == TOK_KIND_BPE && d->n_merges == 0 && d->n_tokens == 256) {
+        bool bytes = true;
+        for (uint32_t i = 0; i < 256 && bytes; i++) {
+            char want[4];
+            size_t l = tok_utf8_put(tok_bpe_byte_to_cpt((uint8_t)i), want);
+            const tok_entry *e = &tok->tokens[i];
+            bytes = e->len == l && !memcmp(tok->pool + e->off, want, l) && e->attr == LOOM_TOKEN_ATTR_NORMAL;
+        }
+        tok->byte_vocab = bytes;
+    }
+
     /* Defaults of the model type, then what the vocabulary says. */
     int32_t def_bos, def_eos, def_unk;
     bool add_bos, add_eos = false, add_space_prefix;
@@ -475,7 +487,10 @@ loom_status loom_tokenizer_create(const loom_vocab_desc *d, loom_tokenizer **out
         add_bos = true;
         add_space_prefix = true;
     } else {
-        def_bos = 11, def_eos = 11, def_unk = -1;
+        /* llama.cpp's defaults for byte-level BPE (id 11); a byte vocabulary has no free id for
+         * them, so there BOS and EOS exist only when the file names them. */
+        def_bos = def_eos = tok->byte_vocab ? -1 : 11;
+        def_unk = -1;
         add_bos = false;
         add_space_prefix = false;
     }
@@ -844,8 +859,16 @@ loom_status loom_tokenizer_encode(const loom_tokenizer *tok, const char *text, s
     } else {
         for (size_t f = 0; f < frags.n && !st; f++) {
             const fragment *fr = &frags.v[f];
-            if (fr->token >= 0) tok_ids_push(&ids, fr->token);
-            else st = tok_bpe_encode(tok, text + fr->off, fr->len, &ids);
+            if (fr->token >= 0) {
+                tok_ids_push(&ids, fr->token);
+            } else if (tok->byte_vocab) {
+                /* Every byte its own id, also bytes that are not valid UTF-8 (the general path,
+                 * like llama.cpp, would read those as U+FFFD). */
+                for (size_t i = 0; i < fr->len; i++)
+                    tok_ids_push(&ids, (int32_t)(unsigned char)text[fr->off + i]);
+            } else {
+                st = tok_bpe_encode(tok, text + fr->off, fr->len, &ids);
+            }
         }
     }
     if (add_special && tok->add_eos) tok_ids_push(&ids, tok->eos);
@@ -1017,3 +1040,5 @@ float loom_tokenizer_token_score(const loom_tokenizer *tok, int32_t token) {
     if (!tok || token < 0 || (uint32_t)token >= tok->n_vocab) return 0.0f;
     return tok->tokens[token].score;
 }
+bool loom_tokenizer_is_byte_vocab(const loom_tokenizer *tok) { return tok && tok->byte_vocab; }
+size_t loom_tokenizer_byte_text(uint8_t b, char out[4]) { return tok_utf8_put(tok_bpe_byte_to_cpt(b), out); }

@@ -55,6 +55,9 @@ struct loom_tokenizer {
     int32_t bos, eos, eot, eom, unk, pad, sep;
     bool add_bos, add_eos, add_space_prefix;
     bool ignore_merges;
+    /* A byte vocabulary (byte-level BPE, exactly 256 normal tokens, token b = the GPT-2
+     * character of byte b, no merges): every input byte is its own id, valid UTF-8 or not. */
+    bool byte_vocab;
 
     /* Byte-level BPE: the pre-tokenizer's expressions, applied one after the other. */
     pcre2_code *re[TOK_MAX_REGEX];

@@ -42,8 +42,11 @@ void loom_cli_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Write `s` as a JSON string literal (with quotes) to `f`. */
+/* Write `s` as a JSON string literal (with quotes) to `f`. Bytes that are not part of a valid
+ * UTF-8 sequence are written as \ufffd (JSON text is UTF-8). */
 void loom_cli_json_string(FILE *f, const char *s);
+/* The same for `len` bytes that may contain NUL (written as \u0000). */
+void loom_cli_json_bytes(FILE *f, const char *s, size_t len);
 /* Default model path: $LOOM_MODEL, else the cached SmolLM2 file, else NULL. */
 const char *loom_cli_default_model(void);
 

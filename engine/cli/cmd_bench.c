@@ -6,7 +6,11 @@
  * Like llama-bench: the prefill test evaluates N prompt tokens in one call from an empty context
  * (batched by n_batch); the decode test evaluates N tokens one at a time from an empty context.
  * One untimed warm-up run of each comes first; then REPS timed runs; tokens/s is reported as
- * mean and standard deviation over the runs. Token ids are fixed pseudo-random values.
+ * mean and standard deviation over the runs. Token ids are fixed pseudo-random values; with a
+ * tokenizer, ids whose text is a single byte that UTF-8 text never contains (0xC0, 0xC1,
+ * 0xF5-0xFF) are drawn again, since text cannot produce them (in a byte vocabulary id 255 is
+ * byte 0xFF, and landmark attention uses it as its <landmark> token, which its retrieval cache
+ * inserts itself and refuses as input).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -39,6 +43,16 @@ static void mean_sd(const double *v, int n, double *mean, double *sd) {
     for (int i = 0; i < n; i++)
         q += (v[i] - *mean) * (v[i] - *mean);
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+}
+
+/* True when the token's text is one byte that never occurs in UTF-8 text (false without a
+ * tokenizer: every id is then a possible input). */
+static bool never_in_text(const loom_model *model, int32_t token) {
+    char piece[8];
+    size_t len = 0;
+    if (loom_model_token_piece(model, token, false, piece, sizeof piece, &len) != LOOM_OK || len != 1) return false;
+    const unsigned char b = (unsigned char)piece[0];
+    return b == 0xC0 || b == 0xC1 || b >= 0xF5;
 }
 
 /* One run: tokens/s of a prefill (n tokens in one call) or a decode (n calls of one token). */
@@ -118,8 +132,11 @@ int loom_cmd_bench(int argc, char **argv) {
     if (!toks || !pp || !tg) goto done;
     uint64_t x = 0x2545f4914f6cdd1dull;
     for (long long i = 0; i < n_max; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        toks[i] = (int32_t)(x % (uint64_t)info.n_vocab);
+        for (int tries = 0; tries < 64; tries++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            toks[i] = (int32_t)(x % (uint64_t)info.n_vocab);
+            if (!never_in_text(model, toks[i])) break;
+        }
     }
     const char *threads = NULL;
     loom_options_get(loom_engine_options(engine), "threads", &threads, NULL);

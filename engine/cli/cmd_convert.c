@@ -2,14 +2,17 @@
  * cmd_convert.c - `loom convert`: an official checkpoint (or any model the engine opens) to a
  * self-describing GGUF model file.
  *
- *   loom convert IN OUT [--type f32|f16|keep]
+ *   loom convert IN OUT [--type f32|f16|keep] [--tokenizer bytes]
  *   loom convert DIFF OUT --base BASE [--type f32|f16]
  *
  * IN is opened like any model (a .gguf file, a .safetensors file, a Hugging Face or fixture
  * folder with config.json); the matching architecture plugin exports the canonical metadata
  * (general.architecture, "<arch>.*") that is written with the tensors. With --base, IN is a
  * published weight difference (landmark attention's LLaMA-7B diff) added to BASE, with the
- * vocabulary resize and the checksum of the official recover().
+ * vocabulary resize and the checksum of the official recover(). --tokenizer bytes (option
+ * convert.tokenizer=bytes) gives a model with 256 token ids and no tokenizer (the seed-architecture
+ * fixtures) a byte vocabulary: a byte-level BPE vocabulary whose id b is byte b, so that text files
+ * and prompts can be given to `loom run`, `loom perplexity` and the other commands.
  */
 #include "cli.h"
 
@@ -17,11 +20,16 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: loom convert IN OUT [--type f32|f16|keep] [--base BASE]\n"
-               "  IN            a checkpoint: .safetensors (+ config.json in its folder), a folder, or a .gguf file\n"
-               "  OUT           the GGUF file to write\n"
-               "  --type T      float tensors as f32 or f16 (default: keep the stored types)\n"
-               "  --base BASE   IN is a weight difference to add to the base checkpoint BASE\n");
+    fprintf(f,
+            "usage: loom convert IN OUT [--type f32|f16|keep] [--tokenizer bytes] [--base BASE]\n"
+            "  IN               a checkpoint: .safetensors (+ config.json in its folder), a folder, or a .gguf file\n"
+            "  OUT              the GGUF file to write\n"
+            "  --type T         float tensors as f32 or f16 (default: keep the stored types)\n"
+            "  --tokenizer bytes\n"
+            "                   write a byte vocabulary (for a model with 256 token ids and no tokenizer, e.g.\n"
+            "                   the DenseFormer, CoTFormer and landmark fixtures): id b is byte b, no BOS, no\n"
+            "                   EOS (GGUF byte-level BPE: 256 tokens, no merges)\n"
+            "  --base BASE      IN is a weight difference to add to the base checkpoint BASE\n");
 }
 
 int loom_cmd_convert(int argc, char **argv) {
@@ -29,7 +37,7 @@ int loom_cmd_convert(int argc, char **argv) {
     loom_options *opts = NULL;
     int rc = loom_cli_common_options(&argc, argv, &opts);
     if (rc) return rc;
-    const char *in = NULL, *out = NULL, *base = NULL, *type_name = "keep";
+    const char *in = NULL, *out = NULL, *base = NULL, *type_name = "keep", *tokenizer = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -38,6 +46,8 @@ int loom_cmd_convert(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--type") && i + 1 < argc) {
             type_name = argv[++i];
+        } else if (!strcmp(a, "--tokenizer") && i + 1 < argc) {
+            tokenizer = argv[++i];
         } else if (!strcmp(a, "--base") && i + 1 < argc) {
             base = argv[++i];
         } else if (a[0] == '-' && a[1]) {
@@ -67,6 +77,19 @@ int loom_cmd_convert(int argc, char **argv) {
         loom_cli_error(cmd, "--type must be f32, f16 or keep, not '%s'", type_name);
         goto usage_error;
     }
+    if (tokenizer && strcmp(tokenizer, "bytes") != 0) {
+        loom_cli_error(cmd, "--tokenizer must be 'bytes', not '%s'", tokenizer);
+        goto usage_error;
+    }
+    if (tokenizer && base) {
+        loom_cli_error(cmd, "--tokenizer cannot be combined with --base");
+        goto usage_error;
+    }
+    if (tokenizer && loom_options_set(opts, "convert.tokenizer", tokenizer, LOOM_SOURCE_CLI) != LOOM_OK) {
+        loom_cli_error(cmd, "%s", loom_options_last_error(opts));
+        loom_options_free(opts);
+        return 1;
+    }
     loom_engine *engine = loom_cli_engine(opts);
     loom_options_free(opts);
     if (!engine) return 1;
@@ -83,9 +106,9 @@ int loom_cmd_convert(int argc, char **argv) {
     } else {
         loom_model_info info = {.struct_size = sizeof info};
         loom_model_get_info(model, &info);
-        fprintf(stderr, "loom convert: wrote %s (%s, plugin %s, %u tensors)\n", out,
-                info.architecture ? info.architecture : "?", info.arch_plugin ? info.arch_plugin : "?",
-                info.n_tensors);
+        fprintf(stderr, "loom convert: wrote %s (%s, plugin %s, %u tensors%s)\n", out,
+                info.architecture && *info.architecture ? info.architecture : "?",
+                info.arch_plugin ? info.arch_plugin : "?", info.n_tensors, tokenizer ? ", byte vocabulary" : "");
     }
     loom_model_free(model);
     loom_engine_free(engine);

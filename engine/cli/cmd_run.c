@@ -139,7 +139,7 @@ static void usage(FILE *f) {
                "  -m, --model PATH      model file or folder (default: $LOOM_MODEL or the cached SmolLM2)\n"
                "  -p, --prompt TEXT     the prompt (special-token text such as <|im_start|> is parsed\n"
                "                        unless --no-special)\n"
-               "  -f, --file PATH       read the prompt from a file\n"
+               "  -f, --file PATH       read the prompt from a file (its bytes as they are)\n"
                "  -n, --n-predict N     tokens to generate (default 128)\n"
                "  --temp T              temperature (default 0: greedy)\n"
                "  --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S\n"
@@ -187,7 +187,8 @@ static bool on_token(int32_t token, const char *piece, size_t len, void *user) {
     return true;
 }
 
-static char *read_file(const char *path) {
+/* The whole file, NUL-terminated (it may hold NUL bytes itself: *len is its size). */
+static char *read_file(const char *path, size_t *len_out) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, len = 0;
@@ -208,6 +209,7 @@ static char *read_file(const char *path) {
     }
     fclose(f);
     if (buf) buf[len] = '\0';
+    *len_out = len;
     return buf;
 }
 
@@ -272,8 +274,9 @@ int loom_cmd_run(int argc, char **argv) {
     if (!model_path) model_path = loom_cli_default_model();
 
     char *file_text = NULL;
+    size_t len = prompt ? strlen(prompt) : 0;
     if (prompt_file) {
-        file_text = read_file(prompt_file);
+        file_text = read_file(prompt_file, &len);
         if (!file_text) {
             loom_cli_error(cmd, "cannot read %s", prompt_file);
             loom_options_free(opts);
@@ -299,7 +302,7 @@ int loom_cmd_run(int argc, char **argv) {
     if (!(model = loom_cli_load_model(engine, cmd, model_path, json))) goto done;
 
     /* Tokenize the prompt (BOS when the model wants one). */
-    size_t n_prompt = 0, len = strlen(prompt);
+    size_t n_prompt = 0;
     uint32_t flags = LOOM_TOKENIZE_ADD_BOS | (special ? LOOM_TOKENIZE_PARSE_SPECIAL : 0);
     loom_status st = loom_model_tokenize(model, prompt, len, flags, NULL, 0, &n_prompt);
     if (st == LOOM_ERR_BUFFER_TOO_SMALL || st == LOOM_OK) {
@@ -354,12 +357,12 @@ int loom_cmd_run(int argc, char **argv) {
         printf(", \"architecture\": ");
         loom_cli_json_string(stdout, info.architecture);
         printf(", \"prompt\": ");
-        loom_cli_json_string(stdout, prompt);
+        loom_cli_json_bytes(stdout, prompt, len);
         printf(", \"prompt_tokens\": [");
         for (size_t i = 0; i < n_prompt; i++)
             printf("%s%d", i ? ", " : "", tokens[i]);
         printf("], \"text\": ");
-        loom_cli_json_string(stdout, out.text ? out.text : "");
+        loom_cli_json_bytes(stdout, out.text, out.len);
         printf(", \"tokens\": [");
         for (size_t i = 0; i < out.n_tokens; i++)
             printf("%s%d", i ? ", " : "", out.tokens[i]);

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,24 +18,65 @@ void loom_cli_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
 }
 
-void loom_cli_json_string(FILE *f, const char *s) {
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 when it is not valid (overlong
+ * forms, surrogates and values past U+10FFFF included). */
+static size_t utf8_valid_len(const unsigned char *p, size_t n) {
+    const unsigned char c = p[0];
+    size_t len;
+    uint32_t cpt, min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, cpt = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, cpt = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, cpt = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cpt = (cpt << 6) | (p[i] & 0x3F);
+    }
+    if (cpt < min || cpt > 0x10FFFF || (cpt >= 0xD800 && cpt <= 0xDFFF)) return 0;
+    return len;
+}
+
+void loom_cli_json_bytes(FILE *f, const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    if (!s) len = 0;
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
+    for (size_t i = 0; i < len;) {
+        const unsigned char c = p[i];
+        switch (c) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
+            if (c < 0x20) {
+                fprintf(f, "\\u%04x", c);
+            } else if (c >= 0x80) {
+                const size_t n = utf8_valid_len(p + i, len - i);
+                if (n == 0) {
+                    fputs("\\ufffd", f); /* JSON text is UTF-8: a byte outside a valid sequence */
+                    i++;
+                } else {
+                    fwrite(p + i, 1, n, f);
+                    i += n;
+                }
+                continue;
+            } else {
+                fputc(c, f);
+            }
         }
+        i++;
     }
     fputc('"', f);
 }
+
+void loom_cli_json_string(FILE *f, const char *s) { loom_cli_json_bytes(f, s, s ? strlen(s) : 0); }
 
 static int set_cli(loom_options *o, const char *key, const char *value) {
     if (loom_options_set(o, key, value, LOOM_SOURCE_CLI) != LOOM_OK) {

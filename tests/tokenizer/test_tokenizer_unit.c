@@ -384,7 +384,97 @@ static void test_hf_json(void) {
     free(json);
 }
 
+/* ---- the byte vocabulary of `loom convert --tokenizer bytes`: 256 byte tokens, no merges ---- */
+static loom_tokenizer *make_bytes(int32_t type_255, uint32_t n_merges, int64_t eos) {
+    static char bytes[256][4];
+    const char *tokens[256];
+    int32_t types[256];
+    for (int b = 0; b < 256; b++) {
+        char ref[4];
+        size_t n = loom_tokenizer_byte_text((uint8_t)b, bytes[b]);
+        /* GPT-2: printable Latin-1 bytes stand for themselves, the 68 others for U+0100.. in order */
+        const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        CHECK(n == tok_utf8_put(printable ? (uint32_t)b : tok_bpe_byte_to_cpt((uint8_t)b), ref) &&
+              !memcmp(ref, bytes[b], n));
+        bytes[b][n] = '\0';
+        tokens[b] = bytes[b];
+        types[b] = 1;
+    }
+    CHECK(!strcmp(bytes[0], "\xc4\x80") && !strcmp(bytes[' '], "\xc4\xa0") && !strcmp(bytes[0xFF], "\xc3\xbf"));
+    types[255] = type_255;
+    static const char *const merges[] = {"a b"};
+    loom_vocab_desc d;
+    loom_vocab_desc_init(&d);
+    d.model = "gpt2";
+    d.n_tokens = 256;
+    d.tokens = tokens;
+    d.token_types = types;
+    d.n_merges = n_merges;
+    d.merges = n_merges ? merges : NULL;
+    d.eos = eos;
+    d.add_bos = 0;
+    loom_tokenizer *tok = NULL;
+    char err[256];
+    loom_status st = loom_tokenizer_create(&d, &tok, err, sizeof err);
+    CHECK_MSG(st == LOOM_OK, "%s", err);
+    return tok;
+}
+
+static void test_byte_vocab(void) {
+    loom_tokenizer *tok = make_bytes(1, 0, -2);
+    if (!tok) return;
+    CHECK(loom_tokenizer_is_byte_vocab(tok));
+    /* no free id for BOS/EOS: none unless the file names them (llama.cpp's gpt2 default is 11) */
+    CHECK(loom_tokenizer_bos(tok) == -1 && loom_tokenizer_eos(tok) == -1 && !loom_tokenizer_add_bos(tok));
+    CHECK(!loom_tokenizer_is_eog(tok, 11));
+    /* every byte value, NUL and bytes that are not valid UTF-8 included, is its own id */
+    char all[512];
+    for (int i = 0; i < 512; i++)
+        all[i] = (char)(unsigned char)((i * 167 + 13) & 0xFF);
+    size_t n = 0;
+    int32_t *ids = tt_encode(tok, all, sizeof all, LOOM_TOKENIZE_ADD_BOS | LOOM_TOKENIZE_PARSE_SPECIAL, &n, NULL);
+    CHECK(ids && n == sizeof all);
+    for (size_t i = 0; ids && i < n && i < sizeof all; i++)
+        CHECK_MSG(ids[i] == (unsigned char)all[i], "byte %zu: id %d for 0x%02x", i, ids[i], (unsigned char)all[i]);
+    char back[600];
+    size_t blen = 0;
+    CHECK(ids && loom_tokenizer_decode(tok, ids, n, false, back, sizeof back, &blen) == LOOM_OK);
+    CHECK(blen == sizeof all && !memcmp(back, all, sizeof all));
+    free(ids);
+    for (int b = 0; b < 256; b++) {
+        char piece[8];
+        size_t pl = 0;
+        CHECK(loom_tokenizer_piece(tok, b, false, piece, sizeof piece, &pl) == LOOM_OK && pl == 1 &&
+              (unsigned char)piece[0] == b);
+    }
+    EXPECT(tok, "h\xc3\xa9 \xff", 0, 'h', 0xC3, 0xA9, ' ', 0xFF);
+    roundtrip(tok, "Once upon a time\n", 17);
+    loom_tokenizer_free(tok);
+
+    /* not a byte vocabulary: a merge, or a control token. Empty merge lists are accepted by
+     * the general byte-level BPE path, which gives the same ids for valid UTF-8. */
+    tok = make_bytes(1, 1, -2);
+    if (tok) {
+        CHECK(!loom_tokenizer_is_byte_vocab(tok) && loom_tokenizer_eos(tok) == 11);
+        loom_tokenizer_free(tok);
+    }
+    tok = make_bytes(3, 0, 255);
+    if (tok) {
+        CHECK(!loom_tokenizer_is_byte_vocab(tok) && loom_tokenizer_eos(tok) == 255);
+        EXPECT(tok, "h\xc3\xa9 ~", 0, 'h', 0xC3, 0xA9, ' ', '~');
+        roundtrip(tok, "h\xc3\xa9llo w\xc3\xb6rld", 14);
+        loom_tokenizer_free(tok);
+    }
+    /* a byte vocabulary may still name an EOS */
+    tok = make_bytes(1, 0, 0);
+    if (tok) {
+        CHECK(loom_tokenizer_is_byte_vocab(tok) && loom_tokenizer_eos(tok) == 0);
+        loom_tokenizer_free(tok);
+    }
+}
+
 int main(void) {
+    test_byte_vocab();
     test_bpe();
     test_spm();
     test_random();

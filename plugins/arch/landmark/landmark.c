@@ -297,7 +297,10 @@ static loom_status lm_model_dims(void *arch_model, int64_t *n_vocab, int64_t *n_
                                  int64_t *n_layer) {
     const lm_model *lm = arch_model;
     *n_vocab = lm->base.n_vocab;
-    *n_ctx_train = lm->base.n_ctx_train;
+    /* With retrieval the training window does not bound the context (older blocks are
+     * retrieved, the paper's point): no training context is reported, so the engine's default
+     * context (option ctx_size, else 4096) applies without a warning. */
+    *n_ctx_train = lm->retrieval ? 0 : lm->base.n_ctx_train;
     *n_embd = lm->base.n_embd;
     *n_layer = lm->base.n_layer;
     return LOOM_OK;
