@@ -98,7 +98,18 @@ enum {
     /* Normalised fast Walsh-Hadamard transform along ne[0] in groups of i[0] (power of two;
      * 0 = the whole row). */
     LOOM_OP_HADAMARD = 16,
-    LOOM_OP_COUNT = 17 /* grows; not part of the ABI contract */
+    /*
+     * Grouped softmax of landmark attention, per row of src0 (F32 scores) times f[0] (0 means 1).
+     * src1 (I32, same ne[0], broadcast over rows like ADD) flags landmark columns (non-zero);
+     * a landmark closes its block: column j is in block blk(j) = number of landmarks before j.
+     * Visible columns: not -inf and, with i[0] = 1, c <= i[1] + r (r = ne1 index, as SOFTMAX).
+     * With c = blk(last visible column): one joint softmax p over the visible regular columns of
+     * block c and the visible landmarks of blocks b < c; a visible regular column of block b < c
+     * gets p(landmark of b) x its softmax within block b; a regular column of block c gets p;
+     * landmarks, hidden columns and rows with nothing visible get 0. dst may be src0.
+     */
+    LOOM_OP_GROUPED_SOFTMAX = 17,
+    LOOM_OP_COUNT = 18 /* grows; not part of the ABI contract */
 };
 
 /* Parameters of one op. Slots not documented for an op are zero. */

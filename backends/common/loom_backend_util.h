@@ -300,9 +300,10 @@ static inline uint64_t lbu_view_extent(const loom_tensor_view *v) {
 /* ============================================================================================ */
 
 static inline const char *lbu_op_name(uint32_t op) {
-    static const char *const names[] = {"none",  "get_rows", "rms_norm", "layer_norm",   "add",       "mul",
-                                        "scale", "matmul",   "rope",     "softmax",      "attention", "silu",
-                                        "gelu",  "swiglu",   "copy",     "weighted_sum", "hadamard"};
+    static const char *const names[] = {"none",         "get_rows", "rms_norm",       "layer_norm", "add",
+                                        "mul",          "scale",    "matmul",         "rope",       "softmax",
+                                        "attention",    "silu",     "gelu",           "swiglu",     "copy",
+                                        "weighted_sum", "hadamard", "grouped_softmax"};
     return op < sizeof names / sizeof names[0] ? names[op] : "unknown";
 }
 
@@ -367,6 +368,10 @@ static inline int lbu_op_arity(uint32_t op, uint32_t *min_src, uint32_t *max_src
     case LOOM_OP_HADAMARD:
         lo = 1;
         hi = 1;
+        break;
+    case LOOM_OP_GROUPED_SOFTMAX:
+        lo = 2;
+        hi = 2;
         break;
     default: return 0;
     }
@@ -570,6 +575,16 @@ static inline int lbu_op_check(const loom_op_params *p, const loom_tensor_view *
         if (dst->ne[0] != a->ne[0] || dst->ne[1] != a->ne[1] || dst->ne[2] != 1 || dst->ne[3] != 1)
             return lbu_fail(err, err_size, "weighted_sum: destination " LBU_SHAPE " must be [%lld,%lld,1,1]",
                             LBU_NE(dst), (long long)a->ne[0], (long long)a->ne[1]);
+        return 1;
+    case LOOM_OP_GROUPED_SOFTMAX:
+        if (a->type != LOOM_TYPE_F32 || !dst_f32)
+            return lbu_fail(err, err_size, "grouped_softmax: src0 and dst must be f32");
+        if (b->type != LOOM_TYPE_I32) return lbu_fail(err, err_size, "grouped_softmax: landmark flags must be i32");
+        if (!lbu_same_shape(a, dst)) return lbu_fail(err, err_size, "grouped_softmax: dst shape differs from src0");
+        if (!lbu_broadcasts(a, b))
+            return lbu_fail(err, err_size, "grouped_softmax: flags " LBU_SHAPE " do not broadcast to " LBU_SHAPE,
+                            LBU_NE(b), LBU_NE(a));
+        if (p->i[0] != 0 && p->i[0] != 1) return lbu_fail(err, err_size, "grouped_softmax: i[0] must be 0 or 1");
         return 1;
     default: return lbu_fail(err, err_size, "unknown op %u", p->op);
     }

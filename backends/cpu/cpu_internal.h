@@ -72,6 +72,7 @@ void cpu_swiglu(void *task, int ith, int nth);
 void cpu_matmul(void *task, int ith, int nth);
 void cpu_rope(void *task, int ith, int nth);
 void cpu_softmax(void *task, int ith, int nth);
+void cpu_grouped_softmax(void *task, int ith, int nth);
 void cpu_attention(void *task, int ith, int nth);
 void cpu_copy(void *task, int ith, int nth);
 void cpu_weighted_sum(void *task, int ith, int nth);

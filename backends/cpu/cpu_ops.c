@@ -258,6 +258,97 @@ void cpu_softmax(void *task, int ith, int nth) {
     }
 }
 
+/* ---- grouped softmax (landmark attention) ---- */
+
+/*
+ * Per row: v = x * scale over the visible columns (not -inf, and c <= i[1] + r when causal),
+ * -inf elsewhere, kept in scratch so that dst may be x. A landmark (flag != 0) closes its
+ * block; c is the block of the last visible column. One joint softmax over the visible regular
+ * columns of block c and the visible landmarks of earlier blocks; a regular column of an
+ * earlier block b gets (joint weight of landmark b) x (its softmax within block b).
+ */
+void cpu_grouped_softmax(void *task, int ith, int nth) {
+    const cpu_task *t = task;
+    const loom_tensor_view *x = t->src[0], *f = t->src[1], *y = t->dst;
+    const int64_t n = x->ne[0];
+    const float scale = t->p->f[0] != 0.0f ? t->p->f[0] : 1.0f;
+    const int causal = t->p->i[0] == 1;
+    const int64_t first = t->p->i[1];
+    float *v = cpu_scratch(t, ith);
+    int64_t r0, r1;
+    cpu_range(n_rows(x), ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        row_index(x->ne, r, &i1, &i2, &i3);
+        const float *xr = (const float *)(const void *)cpu_row(x, i1, i2, i3);
+        const int32_t *lm = (const int32_t *)(const void *)cpu_row(f, i1 % f->ne[1], i2 % f->ne[2], i3 % f->ne[3]);
+        float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
+        int64_t limit = n;
+        if (causal) {
+            int64_t last = first + i1;
+            limit = last < 0 ? 0 : (last + 1 < n ? last + 1 : n);
+        }
+        /* scaled scores and the current block (that of the last visible column) */
+        int64_t cur = -1, blk = 0;
+        for (int64_t j = 0; j < n; j++) {
+            v[j] = j < limit ? xr[j] * scale : -INFINITY;
+            if (!(v[j] > -INFINITY)) v[j] = -INFINITY; /* NaN counts as hidden */
+            if (v[j] > -INFINITY) cur = blk;
+            if (lm[j]) blk++;
+        }
+        if (cur < 0) { /* nothing visible */
+            for (int64_t j = 0; j < n; j++)
+                yr[j] = 0.0f;
+            continue;
+        }
+        /* the joint group: regular columns of block cur, landmarks of earlier blocks */
+        float jmax = -INFINITY;
+        blk = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const int joint = lm[j] ? blk < cur : blk == cur;
+            if (joint && v[j] > jmax) jmax = v[j];
+            if (lm[j]) blk++;
+        }
+        double jsum = 0.0;
+        blk = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const int joint = lm[j] ? blk < cur : blk == cur;
+            if (joint && v[j] > -INFINITY) jsum += (double)expf(v[j] - jmax);
+            if (lm[j]) blk++;
+        }
+        if (!(jsum > 0.0)) { /* only the current block's own landmark is visible */
+            for (int64_t j = 0; j < n; j++)
+                yr[j] = 0.0f;
+            continue;
+        }
+        const float jinv = (float)(1.0 / jsum);
+        /* earlier blocks: softmax within the block times the joint weight of its landmark */
+        int64_t j = 0;
+        for (blk = 0; blk < cur; blk++) {
+            int64_t end = j; /* the block's landmark (exists: a later block is visible) */
+            while (!lm[end])
+                end++;
+            float bmax = -INFINITY;
+            for (int64_t i = j; i < end; i++)
+                if (v[i] > bmax) bmax = v[i];
+            double bsum = 0.0;
+            for (int64_t i = j; i < end; i++) {
+                yr[i] = v[i] > -INFINITY ? expf(v[i] - bmax) : 0.0f;
+                bsum += (double)yr[i];
+            }
+            const float g = v[end] > -INFINITY ? expf(v[end] - jmax) * jinv : 0.0f;
+            const float s = bsum > 0.0 ? (float)((double)g / bsum) : 0.0f;
+            for (int64_t i = j; i < end; i++)
+                yr[i] *= s;
+            yr[end] = 0.0f;
+            j = end + 1;
+        }
+        /* the current block's regular columns; its landmark and everything later get 0 */
+        for (; j < n; j++)
+            yr[j] = !lm[j] && v[j] > -INFINITY ? expf(v[j] - jmax) * jinv : 0.0f;
+    }
+}
+
 /* ---- copy ---- */
 
 static float load_elem(uint32_t type, const char *p) {

@@ -238,7 +238,8 @@ size_t cpu_scratch_floats(const loom_op_params *p, const loom_tensor_view *dst, 
     case LOOM_OP_RMS_NORM:
     case LOOM_OP_ADD:
     case LOOM_OP_MUL:
-    case LOOM_OP_SOFTMAX: return (size_t)a->ne[0];
+    case LOOM_OP_SOFTMAX:
+    case LOOM_OP_GROUPED_SOFTMAX: return (size_t)a->ne[0];
     case LOOM_OP_LAYER_NORM: return 2 * (size_t)a->ne[0];
     case LOOM_OP_MATMUL: return src[1]->type == LOOM_TYPE_F32 ? 0 : (size_t)CPU_MATMUL_TILE * (size_t)a->ne[0];
     case LOOM_OP_ROPE: return (size_t)(p->i[1] ? p->i[1] : a->ne[0]);
@@ -281,6 +282,7 @@ static cpu_job_fn kernel_of(uint32_t op) {
     case LOOM_OP_COPY: return cpu_copy;
     case LOOM_OP_WEIGHTED_SUM: return cpu_weighted_sum;
     case LOOM_OP_HADAMARD: return cpu_hadamard;
+    case LOOM_OP_GROUPED_SOFTMAX: return cpu_grouped_softmax;
     default: return NULL;
     }
 }

@@ -15,6 +15,7 @@
  *   norm.c            RMS and layer norm
  *   elementwise.c     add, mul, scale, silu, gelu, swiglu, weighted sum
  *   rope.c softmax.c attention.c copy.c (copy + get_rows) hadamard.c
+ *   grouped_softmax.c the grouped softmax of landmark attention
  *
  * Nothing here is part of the ABI; only loom_plugin_entry is exported.
  */
@@ -332,6 +333,10 @@ loom_status co_op_rope(co_device *dev, const loom_op_params *p, co_cview dst, co
 
 int co_supports_softmax(const loom_op_params *p, co_cview dst, co_cview const *src, uint32_t n);
 loom_status co_op_softmax(co_device *dev, const loom_op_params *p, co_cview dst, co_cview x, co_cview mask);
+
+int co_supports_grouped_softmax(const loom_op_params *p, co_cview dst, co_cview const *src, uint32_t n);
+loom_status co_op_grouped_softmax(co_device *dev, const loom_op_params *p, co_cview dst, co_cview x,
+                                  co_cview flags);
 
 int co_supports_attention(const loom_op_params *p, co_cview dst, co_cview const *src, uint32_t n);
 loom_status co_op_attention(co_device *dev, const loom_op_params *p, co_cview dst, co_cview q, co_cview k,

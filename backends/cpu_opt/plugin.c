@@ -355,6 +355,7 @@ static int32_t b_supports_op(void *p, const loom_op_params *params, const loom_t
     case LOOM_OP_ATTENTION: return co_supports_attention(params, dst, srcs, n_srcs);
     case LOOM_OP_COPY: return co_supports_copy(params, dst, srcs, n_srcs);
     case LOOM_OP_HADAMARD: return co_supports_hadamard(params, dst, srcs, n_srcs);
+    case LOOM_OP_GROUPED_SOFTMAX: return co_supports_grouped_softmax(params, dst, srcs, n_srcs);
     default: return 0;
     }
 }
@@ -379,6 +380,7 @@ static loom_status b_compute(void *p, const loom_op_params *params, const loom_t
     case LOOM_OP_ATTENTION: return co_op_attention(dev, params, dst, srcs[0], srcs[1], srcs[2]);
     case LOOM_OP_COPY: return co_op_copy(dev, dst, srcs[0]);
     case LOOM_OP_HADAMARD: return co_op_hadamard(dev, params, dst, srcs[0]);
+    case LOOM_OP_GROUPED_SOFTMAX: return co_op_grouped_softmax(dev, params, dst, srcs[0], srcs[1]);
     default: return co_error(dev, LOOM_ERR_UNSUPPORTED, "op %u", params->op);
     }
 }

@@ -236,6 +236,7 @@ PIN(loom_generate_stats, generate_seconds, 24);
 static_assert(LOOM_ERR_BUFFER_TOO_SMALL == 16, "status codes renumbered");
 static_assert(LOOM_TYPE_I4X2 == 14, "type ids renumbered");
 static_assert(LOOM_OP_HADAMARD == 16, "op ids renumbered");
+static_assert(LOOM_OP_GROUPED_SOFTMAX == 17, "op ids renumbered");
 static_assert(LOOM_PLUGIN_KIND_QUANTIZER == 3, "plugin kinds renumbered");
 static_assert(LOOM_ROLE_MIXING == 7, "weight roles renumbered");
 

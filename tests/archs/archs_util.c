@@ -290,7 +290,9 @@ loom_engine *archs_engine(void) {
     loom_options *o = NULL;
     loom_options_create(&o);
     loom_options_set(o, "kv_type", "f32", LOOM_SOURCE_CLI);
-    loom_options_set(o, "backend", "cpu", LOOM_SOURCE_CLI);
+    /* the reference backend unless LOOM_TEST_BACKEND names another (e.g. cpu_opt) */
+    const char *backend = getenv("LOOM_TEST_BACKEND");
+    loom_options_set(o, "backend", backend && *backend ? backend : "cpu", LOOM_SOURCE_CLI);
     loom_engine *e = NULL;
     char err[1024] = "";
     loom_status st = loom_engine_create(o, &e, err, sizeof err);

@@ -564,6 +564,67 @@ static void ex_softmax(const th_case *c, double *y, double *m) {
     free(mask);
 }
 
+/*
+ * Grouped softmax from its definition, one row at a time in double: the block of column j is
+ * the number of landmarks before it; the current block c is that of the last visible column;
+ * joint softmax over the visible regular columns of c and the visible landmarks of blocks < c;
+ * a regular column of block b < c gets joint(landmark of b) x softmax within b.
+ */
+static void ex_grouped_softmax(const th_case *c, double *y, double *m) {
+    int64_t ne[4], fne[4];
+    double *x = dense(&c->src[0], ne), *fl = dense(&c->src[1], fne);
+    const double scale = c->p.f[0] != 0.0f ? (double)c->p.f[0] : 1.0;
+    const int64_t n = ne[0];
+    int64_t *blk = malloc(sizeof(int64_t) * (size_t)n);
+    int *vis = malloc(sizeof(int) * (size_t)n);
+    for (int64_t i3 = 0; i3 < ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < ne[1]; i1++) {
+                const int64_t r = ((i3 * ne[2] + i2) * ne[1] + i1) * n;
+                const double *lm = fl + brow(fne, i1, i2, i3) * n;
+                int64_t cur = -1, b = 0;
+                for (int64_t j = 0; j < n; j++) {
+                    blk[j] = b;
+                    vis[j] = x[r + j] > (double)-INFINITY && !(c->p.i[0] == 1 && j > (int64_t)c->p.i[1] + i1);
+                    if (vis[j]) cur = b;
+                    if (lm[j] != 0) b++;
+                }
+                for (int64_t j = 0; j < n; j++)
+                    y[r + j] = 0.0;
+                double jmax = (double)-INFINITY, jsum = 0.0;
+                for (int64_t j = 0; j < n; j++)
+                    if (vis[j] && (lm[j] != 0 ? blk[j] < cur : blk[j] == cur) && x[r + j] * scale > jmax)
+                        jmax = x[r + j] * scale;
+                for (int64_t j = 0; j < n; j++)
+                    if (vis[j] && (lm[j] != 0 ? blk[j] < cur : blk[j] == cur)) jsum += exp(x[r + j] * scale - jmax);
+                for (int64_t j = 0; cur >= 0 && jsum > 0 && j < n; j++) {
+                    if (!vis[j] || lm[j] != 0) continue;
+                    if (blk[j] == cur) {
+                        y[r + j] = exp(x[r + j] * scale - jmax) / jsum;
+                        continue;
+                    }
+                    /* block blk[j] < cur: its landmark, its max and sum */
+                    int64_t land = j;
+                    while (lm[land] == 0)
+                        land++;
+                    if (!vis[land]) continue;
+                    double bmax = (double)-INFINITY, bsum = 0.0;
+                    for (int64_t i = 0; i < n; i++)
+                        if (vis[i] && lm[i] == 0 && blk[i] == blk[j] && x[r + i] * scale > bmax)
+                            bmax = x[r + i] * scale;
+                    for (int64_t i = 0; i < n; i++)
+                        if (vis[i] && lm[i] == 0 && blk[i] == blk[j]) bsum += exp(x[r + i] * scale - bmax);
+                    y[r + j] = exp(x[r + land] * scale - jmax) / jsum * exp(x[r + j] * scale - bmax) / bsum;
+                }
+                for (int64_t j = 0; j < n; j++)
+                    m[r + j] = fabs(y[r + j]);
+            }
+    free(blk);
+    free(vis);
+    free(x);
+    free(fl);
+}
+
 static void ex_attention(const th_case *c, double *y, double *m) {
     int64_t qne[4], kne[4], vne[4];
     double *q = dense(&c->src[0], qne), *k = dense(&c->src[1], kne), *v = dense(&c->src[2], vne);
@@ -912,6 +973,141 @@ static void cases_softmax(case_list *l) {
     finish(c, ex_softmax);
 }
 
+/* Set F32 element k of a tensor's base to -inf (hidden columns). */
+static void set_neg_inf(th_tensor *t, const int64_t *idx, size_t n) {
+    const float v = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        memcpy(t->bytes + 4 * idx[i], &v, 4);
+}
+
+/* Landmark flags with a landmark after every `freq` columns, starting `phase` columns in. */
+static void flags_every(int32_t *f, int64_t n, int64_t freq, int64_t phase) {
+    for (int64_t j = 0; j < n; j++)
+        f[j] = j >= phase && (j - phase) % (freq + 1) == freq;
+}
+
+static void cases_grouped_softmax(case_list *l) {
+    th_case *c;
+    int32_t f[64 * 5];
+    /* training layout: blocks of 3 + landmark, causal with several first positions */
+    struct {
+        float scale;
+        int causal, first;
+    } v[] = {{1, 0, 0}, {0, 0, 0}, {0.5f, 1, 0}, {1, 1, 7}, {1, 1, -1}, {0.25f, 1, -3}};
+    flags_every(f, 13, 3, 0);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax [13,6,2] blocks 3+1 scale %g causal %d first %d",
+                     (double)v[i].scale, v[i].causal, v[i].first);
+        c->p.f[0] = v[i].scale;
+        c->p.i[0] = v[i].causal;
+        c->p.i[1] = v[i].first;
+        add_src(c, t_scaled(LOOM_TYPE_F32, 3, 13, 6, 2, 4.0));
+        add_src(c, t_i32(13, 1, f));
+        set_dst(c, LOOM_TYPE_F32, 3, 13, 6, 2, 1);
+        finish(c, ex_grouped_softmax);
+        c->rtol = 1e-5;
+    }
+    /* retrieval layout [2 retrieved blocks of 4 | tail of 2 | chunk of 9 with landmarks at 1, 5],
+     * 3 heads; rows see the tail and the chunk causally (first = 10) */
+    {
+        static const int32_t fr[19] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+        c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax retrieval layout [19,9,3]");
+        c->p.f[0] = 0.3f;
+        c->p.i[0] = 1;
+        c->p.i[1] = 10;
+        add_src(c, t_scaled(LOOM_TYPE_F32, 3, 19, 9, 3, 6.0));
+        add_src(c, t_i32(19, 1, fr));
+        set_dst(c, LOOM_TYPE_F32, 3, 19, 9, 3, 1);
+        finish(c, ex_grouped_softmax);
+        c->rtol = 1e-5;
+    }
+    /* flags per row (broadcast over dimension 2): blocks of different sizes, empty blocks,
+     * consecutive landmarks, no landmark at all, every column a landmark */
+    {
+        static const int32_t fr[11 * 5] = {
+            1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, /* */
+            0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, /* */
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* */
+            1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* */
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        };
+        for (int causal = 0; causal < 2; causal++) {
+            c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax irregular blocks per row [11,5,3] causal %d",
+                         causal);
+            c->p.i[0] = causal;
+            c->p.i[1] = 6;
+            add_src(c, t_scaled(LOOM_TYPE_F32, 3, 11, 5, 3, 4.0));
+            add_src(c, t_i32(11, 5, fr));
+            set_dst(c, LOOM_TYPE_F32, 3, 11, 5, 3, 1);
+            finish(c, ex_grouped_softmax);
+            c->rtol = 1e-5;
+        }
+    }
+    /* -inf scores: a hidden regular column, a hidden landmark (its block gets 0), a whole hidden
+     * earlier block, a fully hidden row, a row where only the current block's landmark shows */
+    {
+        flags_every(f, 12, 2, 0); /* landmarks at 2, 5, 8, 11 */
+        c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax with -inf columns [12,5]");
+        add_src(c, t_scaled(LOOM_TYPE_F32, 2, 12, 5, 1, 3.0));
+        add_src(c, t_i32(12, 1, f));
+        static const int64_t hide[] = {/* row 0 */ 1,
+                                       5,
+                                       /* row 1: block 1 (3, 4) hidden */ 12 + 3,
+                                       12 + 4,
+                                       /* row 2: everything */ 24,
+                                       25,
+                                       26,
+                                       27,
+                                       28,
+                                       29,
+                                       30,
+                                       31,
+                                       32,
+                                       33,
+                                       34,
+                                       35,
+                                       /* row 3: only the landmark 2 visible */ 36,
+                                       37,
+                                       39,
+                                       40,
+                                       41,
+                                       42,
+                                       43,
+                                       44,
+                                       45,
+                                       46,
+                                       47,
+                                       /* row 4: landmark 8 hidden */ 48 + 8};
+        set_neg_inf(&c->src[0], hide, sizeof hide / sizeof hide[0]);
+        set_dst(c, LOOM_TYPE_F32, 2, 12, 5, 1, 1);
+        finish(c, ex_grouped_softmax);
+        c->rtol = 1e-5;
+    }
+    /* strided views and in place */
+    flags_every(f, 33, 6, 2);
+    c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax padded [33,3]");
+    c->p.i[0] = 1;
+    c->p.i[1] = 20;
+    add_src(c, t_padded(LOOM_TYPE_F32, 2, 33, 3, 1, 2));
+    add_src(c, t_i32(33, 1, f));
+    set_dst_padded(c, LOOM_TYPE_F32, 2, 33, 3, 1);
+    finish(c, ex_grouped_softmax);
+    c->rtol = 1e-5;
+    c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax permuted [33,4,3]");
+    c->p.f[0] = 0.5f;
+    add_src(c, t_permuted(LOOM_TYPE_F32, 33, 4, 3));
+    add_src(c, t_i32(33, 1, f));
+    set_dst(c, LOOM_TYPE_F32, 3, 33, 4, 3, 1);
+    finish(c, ex_grouped_softmax);
+    c->rtol = 1e-5;
+    c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "grouped_softmax in place [33,2]");
+    add_src(c, t_scaled(LOOM_TYPE_F32, 2, 33, 2, 1, 5.0));
+    add_src(c, t_i32(33, 1, f));
+    set_inplace(c);
+    finish(c, ex_grouped_softmax);
+    c->rtol = 1e-5;
+}
+
 static void cases_attention(case_list *l) {
     for (int kvt = 0; kvt < 2; kvt++) {
         uint32_t t = kvt ? LOOM_TYPE_F16 : LOOM_TYPE_F32;
@@ -1073,6 +1269,20 @@ static void cases_large(case_list *l) {
     add_src(c, t_scaled(LOOM_TYPE_F32, 3, 700, 40, 2, 8.0));
     set_dst(c, LOOM_TYPE_F32, 3, 700, 40, 2, 1);
     finish(c, ex_softmax);
+    {
+        int32_t *fl = malloc(sizeof(int32_t) * 700);
+        flags_every(fl, 700, 50, 0);
+        c = case_add(l, LOOM_OP_GROUPED_SOFTMAX, "large causal grouped_softmax [700,40,2] blocks 50+1");
+        c->p.f[0] = 0.125f;
+        c->p.i[0] = 1;
+        c->p.i[1] = 660;
+        add_src(c, t_scaled(LOOM_TYPE_F32, 3, 700, 40, 2, 8.0));
+        add_src(c, t_i32(700, 1, fl));
+        set_dst(c, LOOM_TYPE_F32, 3, 700, 40, 2, 1);
+        finish(c, ex_grouped_softmax);
+        c->rtol = 1e-5;
+        free(fl);
+    }
     c = case_add(l, LOOM_OP_ROPE, "large rope [128,32,16] half-split");
     static const int32_t pos16[] = {100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 4000};
     c->p.i[0] = 1;
@@ -1121,6 +1331,7 @@ th_case *th_cases_build(size_t *count) {
     cases_matmul(&l);
     cases_rope(&l);
     cases_softmax(&l);
+    cases_grouped_softmax(&l);
     cases_attention(&l);
     cases_copy(&l);
     cases_misc(&l);

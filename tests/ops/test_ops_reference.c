@@ -90,6 +90,31 @@ static void literal_checks(loom_exec *exec) {
         CHECK(run_op(exec, LOOM_OP_SOFTMAX, iv, f, y, a, NULL, NULL) == LOOM_OK, "causal softmax");
         expect_values(exec, y, want, 6, 1e-7, "causal softmax");
     }
+    /* grouped softmax: block 0 = columns 0, 1 closed by the landmark at 2; column 3 is in block
+     * 1. With every column visible block 1 is current: joint softmax over {landmark 2, column 3}
+     * (scores 0, 0) = 1/2 each, and block 0 splits its landmark's 1/2 as softmax(ln 3, 0) =
+     * (3/4, 1/4). Causal rows (row r sees c <= i[1] + r): seeing only columns 0..1 or 0..2, block
+     * 0 is current (its own landmark masked): a plain softmax; seeing nothing: zeros. */
+    {
+        const float l3 = logf(3.0f);
+        const float x[12] = {l3, 0, 0, 0, l3, 0, 0, 0, l3, 0, 0, 0};
+        const int32_t flags[4] = {0, 0, 1, 0};
+        const float f[8] = {1};
+        loom_tensor *fl = i32_tensor(exec, 4, flags);
+        loom_tensor *a = f32_tensor(exec, 1, 4, 1, 1, x), *y = f32_tensor(exec, 1, 4, 1, 1, NULL);
+        CHECK(run_op(exec, LOOM_OP_GROUPED_SOFTMAX, no_i, f, y, a, fl, NULL) == LOOM_OK, "grouped softmax: %s",
+              loom_host_exec_last_error(exec));
+        const float want[4] = {0.375f, 0.125f, 0, 0.5f};
+        expect_values(exec, y, want, 4, 1e-7, "grouped softmax");
+        const int32_t iv1[8] = {1, -1}, iv2[8] = {1, 2};
+        loom_tensor *a3 = f32_tensor(exec, 2, 4, 3, 1, x), *y3 = f32_tensor(exec, 2, 4, 3, 1, NULL);
+        CHECK(run_op(exec, LOOM_OP_GROUPED_SOFTMAX, iv1, f, y3, a3, fl, NULL) == LOOM_OK, "causal grouped softmax");
+        const float want1[12] = {0, 0, 0, 0, 1, 0, 0, 0, 0.75f, 0.25f, 0, 0};
+        expect_values(exec, y3, want1, 12, 1e-7, "causal grouped softmax, i[1] = -1");
+        CHECK(run_op(exec, LOOM_OP_GROUPED_SOFTMAX, iv2, f, y3, a3, fl, NULL) == LOOM_OK, "causal grouped softmax");
+        const float want2[12] = {0.75f, 0.25f, 0, 0, 0.375f, 0.125f, 0, 0.5f, 0.375f, 0.125f, 0, 0.5f};
+        expect_values(exec, y3, want2, 12, 1e-7, "causal grouped softmax, i[1] = 2");
+    }
     /* RoPE of x = [1, 0, 0, 1] at position 1, base 10000, head_dim 4: the pair angles are
      * 1 * 10000^0 = 1 rad and 1 * 10000^(-1/2) = 0.01 rad. */
     {

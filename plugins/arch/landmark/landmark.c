@@ -27,9 +27,15 @@
  *    with landmark.logits_at_landmark, from the landmark that a raw token completes, as the
  *    LLaMA variant samples).
  *
- * The attention itself (RoPE at per-query window positions, top-k selection, grouped softmax)
- * runs on the host with tensor_read / tensor_write: no op of the ABI covers it. Projections,
- * norms and MLPs run through host->op.
+ * Attention runs through ops on the context's backend: scores = MATMUL(q, K) (one batched
+ * product over the keys every query of a head shares, plus one per (head, query) over its own
+ * retrieved blocks), LOOM_OP_GROUPED_SOFTMAX (scale, causal limit, landmark flags), then
+ * MATMUL(P, V^T). The host keeps what is specific to landmark attention: RoPE at per-query window
+ * positions (in fp32 as the official code computes it), the block store (host memory), the top-k
+ * selection of blocks, and the gathering of the retrieved blocks' rotated keys and values, which
+ * are written into backend tensors with tensor_write. In full mode (cache none) the rotated keys
+ * and the transposed values live in persistent backend tensors. Projections, norms and MLPs run
+ * through host->op as in every architecture.
  */
 #include "arch_common.h"
 
@@ -45,24 +51,26 @@ enum { LM_GPT = 0, LM_LLAMA = 1 };
 typedef struct lm_model {
     ac_model base;
     int32_t variant;
-    int32_t retrieval;       /* landmark.cache == "mem" */
+    int32_t retrieval; /* landmark.cache == "mem" */
     int32_t logits_at_landmark;
     int32_t landmark_id;
-    int64_t mem_freq;        /* F: tokens per block before the landmark */
-    int64_t top_k;           /* cache_top_k */
-    int64_t cache_blocks;    /* ring size of the block store (0 = the whole context) */
-    int64_t chunk_raw;       /* raw tokens per prefill chunk (multiple of F; 0 = no chunking) */
-    float inv_freq[512];     /* RoPE frequencies, head_dim / 2 of them */
+    int64_t mem_freq;     /* F: tokens per block before the landmark */
+    int64_t top_k;        /* cache_top_k */
+    int64_t cache_blocks; /* ring size of the block store (0 = the whole context) */
+    int64_t chunk_raw;    /* raw tokens per prefill chunk (multiple of F; 0 = no chunking) */
+    float inv_freq[512];  /* RoPE frequencies, head_dim / 2 of them */
     ac_block *blocks;
 } lm_model;
 
-/* Per-layer host storage. */
+/* Per-layer storage: the block store in host memory (retrieval) or a backend cache (full). */
 typedef struct lm_layer {
-    float *k;  /* full mode: rotated keys [cap][H][hd]; retrieval: raw block keys [cap_blocks][F+1][H][hd] */
-    float *v;
-    float *lm; /* retrieval: raw landmark keys [H][cap_blocks][hd] */
+    float *k;      /* retrieval: raw block keys [cap_blocks][F+1][H][hd] */
+    float *v;      /* retrieval: block values [cap_blocks][F+1][H][hd] */
+    float *lm;     /* retrieval: raw landmark keys [H][cap_blocks][hd] */
     float *tail_k; /* retrieval: raw keys of the incomplete block [F+1][H][hd] */
     float *tail_v;
+    loom_tensor *kc; /* full mode: rotated keys [hd, cap, H] (persistent, backend) */
+    loom_tensor *vt; /* full mode: values transposed [cap, hd, H] (persistent, backend) */
 } lm_layer;
 
 /* A candidate block of the top-k selection: its landmark probability and its ring slot. */
@@ -76,19 +84,26 @@ typedef struct lm_ctx {
     lm_layer *layers;
     int64_t n_ctx;      /* raw tokens (retrieval) or tokens (full) the engine may feed */
     int64_t cap;        /* full: token slots; retrieval: block slots */
-    uint8_t *is_mem;    /* full mode: landmark flag per token */
+    loom_tensor *flags; /* full mode: landmark flag (I32) per token slot [cap] (persistent) */
     /* retrieval state */
-    int64_t n_blocks;   /* blocks stored (<= cap) */
-    int64_t oldest;     /* ring slot of the oldest block */
+    int64_t n_blocks; /* blocks stored (<= cap) */
+    int64_t oldest;   /* ring slot of the oldest block */
     int64_t tail_len;
     int64_t raw_seen;
-    int64_t n_seen;     /* full mode: tokens seen */
-    /* scratch */
-    float *scores, *wts, *keybuf, *qrot, *lmrot;
+    int64_t n_seen; /* full mode: tokens seen */
+    /* retrieval scratch (host) */
+    float *lmrot;  /* rotated landmark keys [H][cap][hd] */
+    float *loc_k;  /* rotated keys of tail + chunk [H][nloc][hd] */
+    float *loc_vt; /* their values transposed [H][hd][nloc] */
+    float *ret_k;  /* rotated retrieved keys of a slab of queries [ts][n_head][K*B][hd] */
+    float *ret_vt; /* their values transposed [ts][n_head][hd][K*B] */
     lm_cand *cand;
-    const float **kp, **vp;
-    uint8_t *ism;
-    int32_t *sel;
+    /* retrieval: backend staging of the retrieved blocks of a slab (persistent) */
+    loom_tensor *rk;   /* rotated keys [hd, K*B, n_head, ts] */
+    loom_tensor *rvt;  /* values transposed [K*B, hd, n_head, ts] */
+    loom_tensor *o2;   /* their part of the output [hd, 1, n_head, ts] */
+    int64_t max_local; /* most tail + chunk keys */
+    int64_t slab;      /* queries per slab of retrieved keys (ts) */
     int64_t max_keys;
 } lm_ctx;
 
@@ -167,8 +182,7 @@ static loom_status init_llama_dims(ac_model *m, char *err, size_t err_size) {
     return LOOM_OK;
 }
 
-static loom_status lm_model_init(void *state, const loom_model *model, void **arch_model, char *err,
-                                 size_t err_size) {
+static loom_status lm_model_init(void *state, const loom_model *model, void **arch_model, char *err, size_t err_size) {
     (void)state;
     static const char *const emb[] = {"transformer.wte.weight", NULL};
     static const char *const norm[] = {"transformer.ln_f.weight", NULL};
@@ -330,7 +344,8 @@ static void rope(const lm_model *lm, float *dst, const float *src, float pos) {
 
 static float dot(const float *a, const float *b, int64_t n) {
     float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -348,9 +363,7 @@ static float dot(const float *a, const float *b, int64_t n) {
  * selected set is the first k entries afterwards. The functions below perform the same element
  * moves, so equal probabilities resolve to the same blocks.
  */
-static int cand_before(const lm_cand *a, const lm_cand *b) {
-    return (isnan(a->p) && !isnan(b->p)) || a->p > b->p;
-}
+static int cand_before(const lm_cand *a, const lm_cand *b) { return (isnan(a->p) && !isnan(b->p)) || a->p > b->p; }
 
 static void cand_swap(lm_cand *a, lm_cand *b) {
     const lm_cand t = *a;
@@ -403,7 +416,8 @@ static void heap_keep_best(lm_cand *a, int64_t m, int64_t n) {
 static void select_nth(lm_cand *a, int64_t n, int64_t nth) {
     int64_t f = 0, l = n, depth = 0;
     if (nth >= n) return;
-    for (int64_t t = n; t > 1; t >>= 1) depth += 2;
+    for (int64_t t = n; t > 1; t >>= 1)
+        depth += 2;
     while (l - f > 3) {
         if (depth == 0) {
             heap_keep_best(a + f, nth + 1 - f, l - f);
@@ -421,9 +435,11 @@ static void select_nth(lm_cand *a, int64_t n, int64_t nth) {
         cand_swap(&a[f], &a[med]);
         int64_t lo = f + 1, hi = l;
         for (;;) {
-            while (cand_before(&a[lo], &a[f])) lo++;
+            while (cand_before(&a[lo], &a[f]))
+                lo++;
             hi--;
-            while (cand_before(&a[f], &a[hi])) hi--;
+            while (cand_before(&a[f], &a[hi]))
+                hi--;
             if (lo >= hi) break;
             cand_swap(&a[lo], &a[hi]);
             lo++;
@@ -437,9 +453,11 @@ static void select_nth(lm_cand *a, int64_t n, int64_t nth) {
         const lm_cand v = a[i];
         int64_t j = i;
         if (cand_before(&v, &a[f])) {
-            for (; j > f; j--) a[j] = a[j - 1];
+            for (; j > f; j--)
+                a[j] = a[j - 1];
         } else {
-            for (; cand_before(&v, &a[j - 1]); j--) a[j] = a[j - 1];
+            for (; cand_before(&v, &a[j - 1]); j--)
+                a[j] = a[j - 1];
         }
         a[j] = v;
     }
@@ -453,80 +471,12 @@ static void topk_select(lm_cand *a, int64_t n, int64_t k) {
         select_nth(a, n, k - 1);
 }
 
-/*
- * Grouped softmax attention of one (head, query) row over n keys, as landmark_grouped_softmax:
- * s[j] = scaled score, -INFINITY where the key is not visible (causal); ism[j] = landmark flag.
- * Writes sum_j w_j v_j into out[hd]. wts is scratch [n].
- */
-static void grouped_attend(int64_t n, const float *s, const uint8_t *ism, const float *const *v, int64_t hd,
-                           float *out, float *wts) {
-    /* Block index (landmarks strictly before j) of visible keys; the current block is the last. */
-    int64_t cum = 0, maxid = 0;
-    for (int64_t j = 0; j < n; j++) {
-        if (s[j] > -INFINITY && cum > maxid) maxid = cum;
-        if (ism[j]) cum++;
-    }
-    /* Joint group: visible regular keys of the current block + landmarks of earlier blocks. */
-    float jmax = -INFINITY;
-    cum = 0;
-    for (int64_t j = 0; j < n; j++) {
-        const int vis = s[j] > -INFINITY;
-        if (vis && ((ism[j] && cum < maxid) || (!ism[j] && cum == maxid)) && s[j] > jmax) jmax = s[j];
-        if (ism[j]) cum++;
-    }
-    double jsum = 0;
-    cum = 0;
-    for (int64_t j = 0; j < n; j++) {
-        const int vis = s[j] > -INFINITY;
-        wts[j] = 0;
-        if (vis && ((ism[j] && cum < maxid) || (!ism[j] && cum == maxid))) {
-            wts[j] = expf(s[j] - jmax);
-            jsum += (double)wts[j];
-        }
-        if (ism[j]) cum++;
-    }
-    for (int64_t d = 0; d < hd; d++) out[d] = 0;
-    if (!(jsum > 0)) return;
-    const float jinv = (float)(1.0 / jsum);
-    /* Earlier blocks: softmax within the block times the joint weight of its landmark. */
-    int64_t j = 0;
-    cum = 0;
-    while (j < n) {
-        if (cum >= maxid) break;
-        /* block `cum` spans [j, end] where end is its landmark */
-        int64_t end = j;
-        while (end < n && !ism[end]) end++;
-        float bmax = -INFINITY;
-        for (int64_t i = j; i < end; i++)
-            if (s[i] > bmax) bmax = s[i];
-        double bsum = 0;
-        for (int64_t i = j; i < end; i++) {
-            const float e = s[i] > -INFINITY ? expf(s[i] - bmax) : 0.0f;
-            wts[i] = e;
-            bsum += (double)e;
-        }
-        const float g = end < n ? wts[end] * jinv : 0.0f; /* joint weight of the landmark */
-        const float scale = bsum > 0 ? (float)((double)g / bsum) : 0.0f;
-        for (int64_t i = j; i < end; i++) wts[i] *= scale;
-        if (end < n) wts[end] = 0; /* landmarks end with weight 0 */
-        j = end + 1;
-        cum++;
-    }
-    for (; j < n; j++) {
-        if (ism[j]) wts[j] = 0;
-        else wts[j] *= jinv;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        const float w = wts[i];
-        if (w == 0) continue;
-        const float *vi = v[i];
-        for (int64_t d = 0; d < hd; d++) out[d] += w * vi[d];
-    }
-}
-
 /* ======================================================================================== */
 /* Context                                                                                  */
 /* ======================================================================================== */
+
+/* Bytes of rotated retrieved keys (and as many of values) gathered for one slab of queries. */
+#define LM_SLAB_BYTES ((int64_t)8 << 20)
 
 static void lm_context_free(void *arch_ctx) {
     lm_ctx *c = arch_ctx;
@@ -541,17 +491,12 @@ static void lm_context_free(void *arch_ctx) {
         }
     }
     g_host->free(c->layers);
-    g_host->free(c->is_mem);
-    g_host->free(c->scores);
-    g_host->free(c->wts);
-    g_host->free(c->keybuf);
-    g_host->free(c->qrot);
     g_host->free(c->lmrot);
+    g_host->free(c->loc_k);
+    g_host->free(c->loc_vt);
+    g_host->free(c->ret_k);
+    g_host->free(c->ret_vt);
     g_host->free(c->cand);
-    g_host->free(c->kp);
-    g_host->free(c->vp);
-    g_host->free(c->ism);
-    g_host->free(c->sel);
     g_host->free(c);
 }
 
@@ -561,65 +506,82 @@ static void *zalloc(size_t n) {
     return p;
 }
 
-static loom_status lm_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params,
-                                   void **arch_ctx) {
+static loom_status lm_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params, void **arch_ctx) {
     lm_model *lm = arch_model;
     const ac_model *m = &lm->base;
-    (void)exec;
     *arch_ctx = NULL;
     lm_ctx *c = zalloc(sizeof *c);
     if (!c) return LOOM_ERR_OUT_OF_MEMORY;
     c->model = lm;
     c->n_ctx = params->n_ctx;
-    const int64_t F = lm->mem_freq, B = F + 1, H = m->n_head_kv, hd = m->head_dim;
-    const size_t row = (size_t)(H * hd) * sizeof(float);
-    int64_t chunk_stream; /* most tokens of one chunk (with landmarks) */
+    const int64_t F = lm->mem_freq, B = F + 1, H = m->n_head, Hkv = m->n_head_kv, hd = m->head_dim;
+    const size_t row = (size_t)(Hkv * hd) * sizeof(float);
+    loom_status st = LOOM_ERR_OUT_OF_MEMORY;
     c->layers = zalloc(sizeof(lm_layer) * (size_t)m->n_layer);
-    if (!c->layers) goto oom;
+    if (!c->layers) goto fail;
     if (lm->retrieval) {
         c->cap = lm->cache_blocks > 0 ? lm->cache_blocks : c->n_ctx / F + 1;
         const int64_t chunk = lm->chunk_raw > 0 ? lm->chunk_raw : c->n_ctx;
         const int64_t batch = params->n_batch > 0 && params->n_batch < chunk ? params->n_batch : chunk;
-        chunk_stream = batch + batch / F + 1;
+        const int64_t chunk_stream = batch + batch / F + 1; /* most tokens of one chunk (with landmarks) */
         for (int64_t l = 0; l < m->n_layer; l++) {
             lm_layer *L = &c->layers[l];
             L->k = g_host->alloc((size_t)(c->cap * B) * row);
             L->v = g_host->alloc((size_t)(c->cap * B) * row);
-            L->lm = g_host->alloc((size_t)(c->cap * H * hd) * sizeof(float));
+            L->lm = g_host->alloc((size_t)(c->cap * Hkv * hd) * sizeof(float));
             L->tail_k = g_host->alloc((size_t)B * row);
             L->tail_v = g_host->alloc((size_t)B * row);
-            if (!L->k || !L->v || !L->lm || !L->tail_k || !L->tail_v) goto oom;
+            if (!L->k || !L->v || !L->lm || !L->tail_k || !L->tail_v) goto fail;
         }
-        c->max_keys = (lm->top_k < c->cap ? lm->top_k : c->cap) * B + B + chunk_stream;
-        c->keybuf = g_host->alloc((size_t)((lm->top_k < c->cap ? lm->top_k : c->cap) * B * hd) * sizeof(float) + 4);
-        c->lmrot = g_host->alloc((size_t)(c->cap * H * hd) * sizeof(float));
+        const int64_t kmax = lm->top_k < c->cap ? lm->top_k : c->cap;
+        const int64_t per_query = H * kmax * B * hd; /* retrieved floats of one query */
+        c->max_local = B + chunk_stream;
+        c->max_keys = kmax * B + c->max_local;
+        c->slab = per_query > 0 ? LM_SLAB_BYTES / (per_query * 4) : chunk_stream;
+        if (c->slab > chunk_stream) c->slab = chunk_stream;
+        if (c->slab < 1) c->slab = 1;
+        c->lmrot = g_host->alloc((size_t)(c->cap * Hkv * hd) * sizeof(float));
         c->cand = g_host->alloc((size_t)c->cap * sizeof(lm_cand));
-        c->sel = g_host->alloc(sizeof(int32_t) * (size_t)(c->cap + 1));
-        if (!c->keybuf || !c->lmrot || !c->cand || !c->sel) goto oom;
-    } else {
-        c->cap = c->n_ctx;
-        chunk_stream = params->n_batch > 0 && params->n_batch < c->n_ctx ? params->n_batch : c->n_ctx;
-        for (int64_t l = 0; l < m->n_layer; l++) {
-            c->layers[l].k = g_host->alloc((size_t)c->cap * row);
-            c->layers[l].v = g_host->alloc((size_t)c->cap * row);
-            if (!c->layers[l].k || !c->layers[l].v) goto oom;
+        c->loc_k = g_host->alloc((size_t)c->max_local * row);
+        c->loc_vt = g_host->alloc((size_t)c->max_local * row);
+        c->ret_k = g_host->alloc((size_t)(c->slab * per_query) * sizeof(float) + 4);
+        c->ret_vt = g_host->alloc((size_t)(c->slab * per_query) * sizeof(float) + 4);
+        if (!c->lmrot || !c->cand || !c->loc_k || !c->loc_vt || !c->ret_k || !c->ret_vt) goto fail;
+        if (kmax > 0) {
+            ac_env e;
+            ac_env_init(&e, m, exec);
+            const int64_t n_all[1] = {c->slab * per_query}, o2ne[1] = {c->slab * H * hd};
+            c->rk = ac_new(&e, LOOM_TYPE_F32, 1, n_all, LOOM_TENSOR_PERSISTENT);
+            c->rvt = ac_new(&e, LOOM_TYPE_F32, 1, n_all, LOOM_TENSOR_PERSISTENT);
+            c->o2 = ac_new(&e, LOOM_TYPE_F32, 1, o2ne, LOOM_TENSOR_PERSISTENT);
+            if (e.status) {
+                st = e.status;
+                goto fail;
+            }
         }
-        c->is_mem = zalloc((size_t)c->cap);
-        if (!c->is_mem) goto oom;
+    } else {
+        /* Rotated keys [hd, cap, H] and transposed values [cap, hd, H] on the backend, so that
+         * the scores and the output are one product each per layer. */
+        c->cap = c->n_ctx;
+        ac_env e;
+        ac_env_init(&e, m, exec);
+        const int64_t kne[3] = {hd, c->cap, Hkv}, vne[3] = {c->cap, hd, Hkv}, fne[1] = {c->cap};
+        for (int64_t l = 0; l < m->n_layer; l++) {
+            c->layers[l].kc = ac_new(&e, LOOM_TYPE_F32, 3, kne, LOOM_TENSOR_PERSISTENT);
+            c->layers[l].vt = ac_new(&e, LOOM_TYPE_F32, 3, vne, LOOM_TENSOR_PERSISTENT);
+        }
+        c->flags = ac_new(&e, LOOM_TYPE_I32, 1, fne, LOOM_TENSOR_PERSISTENT);
+        if (e.status) {
+            st = e.status;
+            goto fail;
+        }
         c->max_keys = c->cap;
     }
-    c->scores = g_host->alloc(sizeof(float) * (size_t)c->max_keys);
-    c->wts = g_host->alloc(sizeof(float) * (size_t)c->max_keys);
-    c->kp = g_host->alloc(sizeof(float *) * (size_t)c->max_keys);
-    c->vp = g_host->alloc(sizeof(float *) * (size_t)c->max_keys);
-    c->ism = zalloc((size_t)c->max_keys);
-    c->qrot = g_host->alloc((size_t)(chunk_stream + B) * row);
-    if (!c->scores || !c->wts || !c->kp || !c->vp || !c->ism || !c->qrot) goto oom;
     *arch_ctx = c;
     return LOOM_OK;
-oom:
+fail:
     lm_context_free(c);
-    return LOOM_ERR_OUT_OF_MEMORY;
+    return st;
 }
 
 static loom_status lm_context_reset(void *arch_ctx) {
@@ -632,74 +594,141 @@ static loom_status lm_context_reset(void *arch_ctx) {
 /* Forward                                                                                  */
 /* ======================================================================================== */
 
-/* Host arrays of one layer's projections for T tokens: [T][H][hd] each. */
+/* Host arrays of one layer's projections for T tokens: [T][H][hd] each; o is staging. */
 typedef struct lm_qkv {
     float *q, *k, *v, *o;
 } lm_qkv;
 
-static int read_qkv(ac_env *e, const ac_block *b, loom_tensor *x, lm_qkv *h, int64_t T) {
+/* q, k (and v unless v_out takes the tensor) of one layer into host arrays. */
+static int read_qkv(ac_env *e, const ac_block *b, loom_tensor *x, lm_qkv *h, int64_t T, loom_tensor **v_out) {
     const ac_model *m = e->m;
     loom_tensor *q, *k, *v;
     ac_qkv(e, b, ac_norm(e, x, b->attn_norm), NULL, &q, &k, &v);
-    const uint64_t qb = (uint64_t)(T * m->n_head * m->head_dim) * 4, kb = (uint64_t)(T * m->n_head_kv * m->head_dim) * 4;
+    const uint64_t qb = (uint64_t)(T * m->n_head * m->head_dim) * 4,
+                   kb = (uint64_t)(T * m->n_head_kv * m->head_dim) * 4;
     ac_read(e, q, 0, h->q, qb);
     ac_read(e, k, 0, h->k, kb);
-    ac_read(e, v, 0, h->v, kb);
+    if (v_out)
+        *v_out = v;
+    else
+        ac_read(e, v, 0, h->v, kb);
     return e->status == LOOM_OK;
 }
 
-/* x + attn_out(o) + mlp, with o the host attention output [T][H][hd]. */
-static loom_tensor *finish_block(ac_env *e, const ac_block *b, loom_tensor *x, const float *o, int64_t T) {
-    const ac_model *m = e->m;
-    loom_tensor *ot = ac_new_f32_3d(e, m->head_dim, m->n_head, T);
-    ac_write(e, ot, 0, o, (uint64_t)(T * m->n_head * m->head_dim) * 4);
-    x = ac_add(e, x, ac_attn_out(e, b, ot));
+/* x + attn_out(o) + mlp, with o the attention output [hd, H, T]. */
+static loom_tensor *finish_block(ac_env *e, const ac_block *b, loom_tensor *x, loom_tensor *o) {
+    x = ac_add(e, x, ac_attn_out(e, b, o));
     return ac_ffn_residual(e, b, x);
 }
 
-/* Full mode: every token attends to all earlier tokens (rotated keys in the flat cache). */
+/* A 4-D F32 view of t: shape (n0, n1, n2, n3), strides of dims 1..3 and the offset in floats. */
+static loom_tensor *view4(ac_env *e, loom_tensor *t, int64_t n0, int64_t n1, int64_t n2, int64_t n3, int64_t s1,
+                          int64_t s2, int64_t s3, int64_t off) {
+    const int64_t ne[4] = {n0, n1, n2, n3}, nb[4] = {4, s1 * 4, s2 * 4, s3 * 4};
+    return ac_view(e, t, 4, ne, nb, (uint64_t)off * 4);
+}
+
+/* Grouped softmax (in place) of scores s [n, T, H] with landmark flags [n]: row t sees
+ * columns <= first + t. */
+static void grouped_softmax(ac_env *e, loom_tensor *s, loom_tensor *flags, float scale, int64_t first) {
+    loom_op_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.op = LOOM_OP_GROUPED_SOFTMAX;
+    p.f[0] = scale;
+    p.i[0] = 1;
+    p.i[1] = (int32_t)first;
+    loom_tensor *src[2] = {s, flags};
+    ac_op(e, &p, s, src, 2);
+}
+
+/* ADD b into a (in place). */
+static void add_into(ac_env *e, loom_tensor *a, loom_tensor *b) {
+    loom_op_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.op = LOOM_OP_ADD;
+    loom_tensor *src[2] = {a, b};
+    ac_op(e, &p, a, src, 2);
+}
+
+/* Full mode: every token attends to all earlier tokens (rotated keys in the backend cache). */
 static loom_tensor *layer_full(ac_env *e, lm_ctx *c, int64_t l, loom_tensor *x, lm_qkv *h, int64_t T) {
     const lm_model *lm = c->model;
     const ac_model *m = &lm->base;
-    const int64_t H = m->n_head, Hkv = m->n_head_kv, hd = m->head_dim, g = H / Hkv, n0 = c->n_seen;
+    const int64_t H = m->n_head, Hkv = m->n_head_kv, hd = m->head_dim, n0 = c->n_seen, n = n0 + T, cap = c->cap;
     const float scale = 1.0f / sqrtf((float)hd);
     lm_layer *L = &c->layers[l];
-    if (!read_qkv(e, &lm->blocks[l], x, h, T)) return NULL;
+    loom_tensor *v = NULL;
+    if (!read_qkv(e, &lm->blocks[l], x, h, T, &v)) return NULL;
+    /* RoPE on the host: q in place, k into [Hkv][T][hd] for the cache. */
     for (int64_t t = 0; t < T; t++) {
         const float pos = (float)(n0 + t);
-        for (int64_t j = 0; j < Hkv; j++) {
-            rope(lm, L->k + ((n0 + t) * Hkv + j) * hd, h->k + (t * Hkv + j) * hd, pos);
-            memcpy(L->v + ((n0 + t) * Hkv + j) * hd, h->v + (t * Hkv + j) * hd, (size_t)hd * 4);
-        }
+        for (int64_t hh = 0; hh < H; hh++)
+            rope(lm, h->q + (t * H + hh) * hd, h->q + (t * H + hh) * hd, pos);
+        for (int64_t j = 0; j < Hkv; j++)
+            rope(lm, h->o + (j * T + t) * hd, h->k + (t * Hkv + j) * hd, pos);
     }
-    for (int64_t t = 0; t < T; t++) {
-        const int64_t n = n0 + t + 1;
-        for (int64_t hh = 0; hh < H; hh++) {
-            float *qr = c->qrot;
-            rope(lm, qr, h->q + (t * H + hh) * hd, (float)(n0 + t));
-            const int64_t kvh = hh / g;
-            for (int64_t j = 0; j < n; j++) {
-                c->scores[j] = dot(qr, L->k + (j * Hkv + kvh) * hd, hd) * scale;
-                c->vp[j] = L->v + (j * Hkv + kvh) * hd;
-            }
-            grouped_attend(n, c->scores, c->is_mem, c->vp, hd, h->o + (t * H + hh) * hd, c->wts);
-        }
-    }
-    return finish_block(e, &lm->blocks[l], x, h->o, T);
+    for (int64_t j = 0; j < Hkv; j++)
+        ac_write(e, L->kc, (uint64_t)((j * cap + n0) * hd) * 4, h->o + j * T * hd, (uint64_t)(T * hd) * 4);
+    const int64_t vne[3] = {hd, Hkv, T}, vnb[3] = {cap * 4, hd * cap * 4, 4};
+    ac_copy_into(e, ac_view(e, L->vt, 3, vne, vnb, (uint64_t)n0 * 4), v);
+    const int64_t qne[3] = {hd, H, T}, sne[3] = {n, H, T}, fne[1] = {n};
+    loom_tensor *q = ac_f32_from(e, h->q, 3, qne);
+    /* scores [n] per (token, head), as [n, T, H] for the causal rule */
+    loom_tensor *sc = ac_new(e, LOOM_TYPE_F32, 3, sne, 0);
+    loom_tensor *s = view4(e, sc, n, T, H, 1, H * n, n, H * n * T, 0);
+    ac_matmul_into(e, s, view4(e, q, hd, T, H, 1, H * hd, hd, H * hd * T, 0),
+                   view4(e, L->kc, hd, n, Hkv, 1, hd, cap * hd, cap * hd * Hkv, 0));
+    grouped_softmax(e, s, ac_view(e, c->flags, 1, fne, NULL, 0), scale, n0);
+    loom_tensor *o = ac_new_f32_3d(e, hd, H, T);
+    ac_matmul_into(e, view4(e, o, hd, T, H, 1, H * hd, hd, H * hd * T, 0), s,
+                   view4(e, L->vt, n, hd, Hkv, 1, cap, cap * hd, cap * hd * Hkv, 0));
+    return finish_block(e, &lm->blocks[l], x, o);
 }
 
 /* Retrieval state of one chunk (the same for every layer). */
 typedef struct lm_chunk {
-    int64_t T;       /* stream tokens in the chunk */
-    int64_t N;       /* stored blocks before the chunk */
-    int64_t k_eff;   /* blocks retrieved per (head, query) */
-    int64_t inc;     /* tail length before the chunk */
-    int64_t P0;      /* position of the tail's first token */
-    int64_t ws;      /* position of window slot 0 */
+    int64_t T;          /* stream tokens in the chunk */
+    int64_t N;          /* stored blocks before the chunk */
+    int64_t k_eff;      /* blocks retrieved per (head, query) */
+    int64_t inc;        /* tail length before the chunk */
+    int64_t P0;         /* position of the tail's first token */
+    int64_t ws;         /* position of window slot 0 */
     const uint8_t *ism; /* [T] landmark flags of the chunk */
+    loom_tensor *flags; /* I32 [k_eff (F+1) + inc + T]: the flags of every key column */
+    int32_t *sel;       /* [T][n_head][k_eff]: retrieved block ages per (query, head), scratch */
 } lm_chunk;
 
 static int64_t ring_slot(const lm_ctx *c, int64_t age) { return (c->oldest + age) % c->cap; }
+
+/* Gather the retrieved blocks of queries [t0, t0 + tc): rotated keys into ret_k
+ * [tc][H][K*B][hd] and/or values transposed into ret_vt [tc][H][hd][K*B]. */
+static void gather_retrieved(const lm_ctx *c, const lm_layer *L, const lm_chunk *ck, int64_t t0, int64_t tc, int keys,
+                             int values) {
+    const lm_model *lm = c->model;
+    const ac_model *m = &lm->base;
+    const int64_t H = m->n_head, Hkv = m->n_head_kv, hd = m->head_dim, g = H / Hkv, B = lm->mem_freq + 1;
+    const int64_t K = ck->k_eff, N = ck->N, KB = K * B;
+    for (int64_t tt = 0; tt < tc; tt++) {
+        for (int64_t hh = 0; hh < H; hh++) {
+            const int64_t kvh = hh / g, q = tt * H + hh;
+            const int32_t *sel = ck->sel + ((t0 + tt) * H + hh) * K;
+            for (int64_t i = 0; i < K; i++) {
+                const int64_t a = sel[i], slot = ring_slot(c, a);
+                const int64_t recent = a >= N - K ? 1 : 0;
+                const int64_t base = ck->ws + (i + recent) * B;
+                for (int64_t u = 0; u < B; u++) {
+                    const int64_t src = ((slot * B + u) * Hkv + kvh) * hd, col = i * B + u;
+                    if (keys) rope(lm, c->ret_k + (q * KB + col) * hd, L->k + src, (float)(base + u));
+                    if (values)
+                        for (int64_t d = 0; d < hd; d++)
+                            c->ret_vt[(q * hd + d) * KB + col] = L->v[src + d];
+                }
+            }
+        }
+    }
+}
 
 static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor *x, lm_qkv *h, const lm_chunk *ck) {
     const lm_model *lm = c->model;
@@ -708,18 +737,26 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
     const int64_t T = ck->T, N = ck->N, K = ck->k_eff, inc = ck->inc;
     const float scale = 1.0f / sqrtf((float)hd);
     lm_layer *L = &c->layers[l];
-    if (!read_qkv(e, &lm->blocks[l], x, h, T)) return NULL;
+    if (!read_qkv(e, &lm->blocks[l], x, h, T, NULL)) return NULL;
 
-    /* Rotated keys of the tail and the chunk: [inc + T][Hkv][hd], positions P0 + i. */
-    const int64_t nloc = inc + T;
-    float *loc_k = g_host->alloc((size_t)(nloc * Hkv * hd) * sizeof(float) + 4);
-    if (!loc_k) return ac_fail(e, LOOM_ERR_OUT_OF_MEMORY, "landmark: local keys");
+    /* Keys of the tail and the chunk rotated at positions P0 + i ([Hkv][nloc][hd]) and their
+     * values transposed ([Hkv][hd][nloc]); queries rotated in place. */
+    const int64_t nloc = inc + T, KB = K * B, n = KB + nloc;
     for (int64_t i = 0; i < nloc; i++) {
-        const float *src = i < inc ? L->tail_k + i * Hkv * hd : h->k + (i - inc) * Hkv * hd;
-        for (int64_t j = 0; j < Hkv; j++) rope(lm, loc_k + (i * Hkv + j) * hd, src + j * hd, (float)(ck->P0 + i));
+        const float *ks = i < inc ? L->tail_k + i * Hkv * hd : h->k + (i - inc) * Hkv * hd;
+        const float *vs = i < inc ? L->tail_v + i * Hkv * hd : h->v + (i - inc) * Hkv * hd;
+        for (int64_t j = 0; j < Hkv; j++) {
+            rope(lm, c->loc_k + (j * nloc + i) * hd, ks + j * hd, (float)(ck->P0 + i));
+            for (int64_t d = 0; d < hd; d++)
+                c->loc_vt[(j * hd + d) * nloc + i] = vs[j * hd + d];
+        }
     }
-    /* Landmark keys of the stored blocks, rotated at their scoring positions (only when a
-     * selection is needed: K < N). */
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t hh = 0; hh < H; hh++)
+            rope(lm, h->q + (t * H + hh) * hd, h->q + (t * H + hh) * hd, (float)(ck->P0 + inc + t));
+
+    /* Choose K blocks (ages, in time order) per (query, head). Landmark keys of the stored
+     * blocks are rotated at their scoring positions (only when a selection is needed: K < N). */
     const int scoring = K > 0 && K < N;
     if (scoring) {
         for (int64_t a = 0; a < N; a++) {
@@ -733,10 +770,8 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
     for (int64_t t = 0; t < T; t++) {
         for (int64_t hh = 0; hh < H; hh++) {
             const int64_t kvh = hh / g;
-            float *qr = c->qrot;
-            rope(lm, qr, h->q + (t * H + hh) * hd, (float)(ck->P0 + inc + t));
-            /* 1. choose K blocks (ages, in time order) */
-            int32_t *sel = c->sel;
+            const float *qr = h->q + (t * H + hh) * hd;
+            int32_t *sel = ck->sel + (t * H + hh) * K;
             if (scoring) {
                 /* Softmax over the landmark scores, candidates in ring-slot order (the order of
                  * the official block store), then the top-K set exactly as torch.topk picks it. */
@@ -753,9 +788,11 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
                     sum += cd[i].p;
                 }
                 const float inv = 1.0f / sum;
-                for (int64_t i = 0; i < N; i++) cd[i].p *= inv;
+                for (int64_t i = 0; i < N; i++)
+                    cd[i].p *= inv;
                 topk_select(cd, N, K);
-                for (int64_t i = 0; i < K; i++) sel[i] = (int32_t)((cd[i].slot - c->oldest + c->cap) % c->cap);
+                for (int64_t i = 0; i < K; i++)
+                    sel[i] = (int32_t)((cd[i].slot - c->oldest + c->cap) % c->cap);
                 for (int64_t i = 1; i < K; i++) { /* insertion sort by age */
                     const int32_t v = sel[i];
                     int64_t j = i - 1;
@@ -766,32 +803,54 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
                     sel[j + 1] = v;
                 }
             } else {
-                for (int64_t i = 0; i < K; i++) sel[i] = (int32_t)i;
+                for (int64_t i = 0; i < K; i++)
+                    sel[i] = (int32_t)i;
             }
-            /* 2. keys: [retrieved | tail | chunk] */
-            int64_t n = 0;
-            for (int64_t i = 0; i < K; i++) {
-                const int64_t a = sel[i], slot = ring_slot(c, a);
-                const int64_t recent = a >= N - K ? 1 : 0;
-                const int64_t base = ck->ws + (i + recent) * B;
-                for (int64_t u = 0; u < B; u++, n++) {
-                    float *kr = c->keybuf + (i * B + u) * hd;
-                    rope(lm, kr, L->k + ((slot * B + u) * Hkv + kvh) * hd, (float)(base + u));
-                    c->scores[n] = dot(qr, kr, hd) * scale;
-                    c->vp[n] = L->v + ((slot * B + u) * Hkv + kvh) * hd;
-                    c->ism[n] = u == F;
-                }
-            }
-            for (int64_t i = 0; i < nloc; i++, n++) {
-                const int vis = i < inc || i - inc <= t;
-                c->scores[n] = vis ? dot(qr, loc_k + (i * Hkv + kvh) * hd, hd) * scale : -INFINITY;
-                c->vp[n] = i < inc ? L->tail_v + (i * Hkv + kvh) * hd : h->v + ((i - inc) * Hkv + kvh) * hd;
-                c->ism[n] = i < inc ? 0 : ck->ism[i - inc];
-            }
-            grouped_attend(n, c->scores, c->ism, c->vp, hd, h->o + (t * H + hh) * hd, c->wts);
         }
     }
-    g_host->free(loc_k);
+
+    /* Attention through ops over the key columns [retrieved K*B | tail | chunk]: scores
+     * sc [n, H, T] (viewed [n, T, H] for the causal rule), the grouped softmax, then P V. */
+    const int64_t qne[3] = {hd, H, T}, lkne[3] = {hd, nloc, Hkv}, lvne[3] = {nloc, hd, Hkv}, sne[3] = {n, H, T};
+    loom_tensor *q = ac_f32_from(e, h->q, 3, qne);
+    loom_tensor *lk = ac_f32_from(e, c->loc_k, 3, lkne);
+    loom_tensor *lvt = ac_f32_from(e, c->loc_vt, 3, lvne);
+    loom_tensor *sc = ac_new(e, LOOM_TYPE_F32, 3, sne, 0);
+    loom_tensor *s = view4(e, sc, n, T, H, 1, H * n, n, H * n * T, 0);
+    loom_tensor *s_loc = view4(e, sc, nloc, T, H, 1, H * n, n, H * n * T, KB);
+    ac_matmul_into(e, s_loc, view4(e, q, hd, T, H, 1, H * hd, hd, H * hd * T, 0), lk);
+    /* Retrieved blocks differ per (query, head): one product per pair (batched), in slabs of
+     * queries whose gathered keys fit the staging buffers. */
+    const int64_t ts = c->slab < T ? c->slab : T, n_slabs = (T + ts - 1) / ts;
+    loom_tensor *rk = c->rk, *rvt = c->rvt, *o2 = c->o2;
+    if (K > 0) {
+        for (int64_t t0 = 0; t0 < T && !e->status; t0 += ts) {
+            const int64_t tc = T - t0 < ts ? T - t0 : ts;
+            gather_retrieved(c, L, ck, t0, tc, 1, n_slabs == 1);
+            ac_write(e, rk, 0, c->ret_k, (uint64_t)(tc * H * KB * hd) * 4);
+            if (n_slabs == 1) ac_write(e, rvt, 0, c->ret_vt, (uint64_t)(tc * H * KB * hd) * 4);
+            ac_matmul_into(e, view4(e, sc, KB, 1, H, tc, n, n, H * n, t0 * H * n),
+                           view4(e, q, hd, 1, H, tc, hd, hd, H * hd, t0 * H * hd),
+                           view4(e, rk, hd, KB, H, tc, hd, KB * hd, H * KB * hd, 0));
+        }
+    }
+    grouped_softmax(e, s, ck->flags, scale, KB + inc);
+    loom_tensor *o = ac_new_f32_3d(e, hd, H, T);
+    ac_matmul_into(e, view4(e, o, hd, T, H, 1, H * hd, hd, H * hd * T, 0), s_loc, lvt);
+    if (K > 0) {
+        for (int64_t t0 = 0; t0 < T && !e->status; t0 += ts) {
+            const int64_t tc = T - t0 < ts ? T - t0 : ts;
+            if (n_slabs > 1) {
+                gather_retrieved(c, L, ck, t0, tc, 0, 1);
+                ac_write(e, rvt, 0, c->ret_vt, (uint64_t)(tc * H * KB * hd) * 4);
+            }
+            loom_tensor *part = view4(e, o2, hd, 1, H, tc, hd, hd, H * hd, 0);
+            ac_matmul_into(e, part, view4(e, sc, KB, 1, H, tc, n, n, H * n, t0 * H * n),
+                           view4(e, rvt, KB, hd, H, tc, KB, KB * hd, H * KB * hd, 0));
+            add_into(e, view4(e, o, hd, 1, H, tc, hd, hd, H * hd, t0 * H * hd), part);
+        }
+    }
+    if (e->status) return NULL;
 
     /* Store the chunk's raw keys / values: complete blocks to the ring, the rest to the tail. */
     int64_t tl = inc, nb = N, oldest = c->oldest;
@@ -817,7 +876,7 @@ static loom_tensor *layer_retrieval(ac_env *e, lm_ctx *c, int64_t l, loom_tensor
             tl = 0;
         }
     }
-    return finish_block(e, &lm->blocks[l], x, h->o, T);
+    return finish_block(e, &lm->blocks[l], x, o);
 }
 
 /* Head rows: x rows `rows` (stream indices) into logits rows [first, first + n). */
@@ -830,7 +889,8 @@ static void head_rows(ac_env *e, loom_tensor *x, const int32_t *rows, int64_t n,
 }
 
 static int alloc_qkv(const ac_model *m, lm_qkv *h, int64_t T) {
-    const size_t q = (size_t)(T * m->n_head * m->head_dim) * 4 + 4, k = (size_t)(T * m->n_head_kv * m->head_dim) * 4 + 4;
+    const size_t q = (size_t)(T * m->n_head * m->head_dim) * 4 + 4,
+                 k = (size_t)(T * m->n_head_kv * m->head_dim) * 4 + 4;
     h->q = g_host->alloc(q);
     h->o = g_host->alloc(q);
     h->k = g_host->alloc(k);
@@ -860,9 +920,14 @@ static loom_status forward_full(lm_ctx *c, ac_env *e, const int32_t *tokens, int
         ac_fail(e, LOOM_ERR_OUT_OF_MEMORY, "activations");
         return e->status;
     }
-    for (int64_t t = 0; t < T; t++) c->is_mem[c->n_seen + t] = tokens[t] == lm->landmark_id;
+    /* landmark flags of the new tokens into the cache's flag tensor (h.o as staging) */
+    int32_t *fl = (int32_t *)(void *)h.o;
+    for (int64_t t = 0; t < T; t++)
+        fl[t] = tokens[t] == lm->landmark_id;
+    ac_write(e, c->flags, (uint64_t)c->n_seen * 4, fl, (uint64_t)T * 4);
     loom_tensor *x = ac_get_rows(e, m->tok_embd, ac_i32(e, tokens, T));
-    for (int64_t l = 0; l < m->n_layer && !e->status; l++) x = layer_full(e, c, l, x, &h, T);
+    for (int64_t l = 0; l < m->n_layer && !e->status; l++)
+        x = layer_full(e, c, l, x, &h, T);
     free_qkv(&h);
     if (e->status) return e->status;
     c->n_seen += T;
@@ -886,9 +951,12 @@ static loom_status forward_chunk(lm_ctx *c, ac_env *e, const int32_t *raw, int64
     int32_t *ids = g_host->alloc(sizeof(int32_t) * (size_t)maxT);
     int32_t *rows = g_host->alloc(sizeof(int32_t) * (size_t)(n + 1));
     uint8_t *ism = g_host->alloc((size_t)maxT);
+    const int64_t kmax = lm->top_k < c->n_blocks ? lm->top_k : c->n_blocks;
+    int32_t *flags = g_host->alloc(sizeof(int32_t) * (size_t)(kmax * B + c->tail_len + maxT));
+    int32_t *sel = g_host->alloc(sizeof(int32_t) * (size_t)(maxT * m->n_head * kmax) + 4);
     lm_qkv h;
     int ok = alloc_qkv(m, &h, maxT);
-    if (!ids || !rows || !ism || !ok) {
+    if (!ids || !rows || !ism || !flags || !sel || !ok) {
         ac_fail(e, LOOM_ERR_OUT_OF_MEMORY, "chunk of %lld tokens", (long long)n);
         goto done;
     }
@@ -912,19 +980,33 @@ static loom_status forward_chunk(lm_ctx *c, ac_env *e, const int32_t *raw, int64
     ck.P0 = (ck.N < lm->top_k + 1 ? ck.N : lm->top_k + 1) * B;
     ck.ws = ck.P0 - (ck.k_eff + 1) * B;
     ck.ism = ism;
-    if (ck.k_eff * B + ck.inc + T > c->max_keys) {
+    ck.sel = sel;
+    if (ck.k_eff * B + ck.inc + T > c->max_keys || ck.inc + T > c->max_local) {
         ac_fail(e, LOOM_ERR_INTERNAL, "chunk of %lld tokens is larger than planned", (long long)T);
         goto done;
     }
+    /* Landmark flags of the key columns [retrieved blocks (each closed by its landmark) | tail |
+     * chunk], the same for every layer, head and query. */
+    int64_t nf = 0;
+    for (int64_t i = 0; i < ck.k_eff * B; i++)
+        flags[nf++] = i % B == F;
+    for (int64_t i = 0; i < ck.inc; i++)
+        flags[nf++] = 0;
+    for (int64_t t = 0; t < T; t++)
+        flags[nf++] = ism[t];
+    ck.flags = ac_i32(e, flags, nf);
     loom_tensor *x = ac_get_rows(e, m->tok_embd, ac_i32(e, ids, T));
-    for (int64_t l = 0; l < m->n_layer && !e->status; l++) x = layer_retrieval(e, c, l, x, &h, &ck);
+    for (int64_t l = 0; l < m->n_layer && !e->status; l++)
+        x = layer_retrieval(e, c, l, x, &h, &ck);
     if (e->status) goto done;
     /* Commit the cache counters (every layer stored the same slots). */
     for (int64_t t = 0; t < T; t++) {
         c->tail_len++;
         if (ism[t]) {
-            if (c->n_blocks < c->cap) c->n_blocks++;
-            else c->oldest = (c->oldest + 1) % c->cap;
+            if (c->n_blocks < c->cap)
+                c->n_blocks++;
+            else
+                c->oldest = (c->oldest + 1) % c->cap;
             c->tail_len = 0;
         }
     }
@@ -937,6 +1019,8 @@ done:
     g_host->free(ids);
     g_host->free(rows);
     g_host->free(ism);
+    g_host->free(flags);
+    g_host->free(sel);
     free_qkv(&h);
     return e->status;
 }
@@ -1005,7 +1089,8 @@ static loom_status lm_describe_weights(void *arch_model, loom_weight_visit_fn vi
     const lm_model *lm = arch_model;
     const ac_model *m = &lm->base;
     int32_t r = ac_describe_ends(m, visit, user_data);
-    for (int64_t l = 0; l < m->n_layer && !r; l++) r = ac_describe_block(m, &lm->blocks[l], (int32_t)l, visit, user_data);
+    for (int64_t l = 0; l < m->n_layer && !r; l++)
+        r = ac_describe_block(m, &lm->blocks[l], (int32_t)l, visit, user_data);
     return LOOM_OK;
 }
 
@@ -1033,8 +1118,8 @@ static loom_status lm_init(const loom_host_api *host, void **state, char *reason
 }
 
 static const loom_arch_api lm_api = {
-    sizeof(loom_arch_api), lm_match, lm_model_init, lm_model_free, lm_model_dims, lm_context_init, lm_context_free,
-    lm_context_reset, lm_forward, lm_describe_weights, lm_export_metadata,
+    sizeof(loom_arch_api), lm_match,         lm_model_init, lm_model_free,       lm_model_dims,      lm_context_init,
+    lm_context_free,       lm_context_reset, lm_forward,    lm_describe_weights, lm_export_metadata,
 };
 
 static const loom_plugin_desc lm_desc = {
