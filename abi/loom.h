@@ -212,9 +212,12 @@ LOOM_API loom_status loom_model_chat_format(const loom_model *model, const loom_
 /* `type` of loom_model_save that keeps every stored tensor type. */
 #define LOOM_SAVE_KEEP_TYPES 0xffffffffu
 
-/* Write `model` as a GGUF file at `path`: every tensor of its file (float tensors converted to
- * `type` when it is LOOM_TYPE_F32 or LOOM_TYPE_F16; LOOM_SAVE_KEEP_TYPES keeps every type;
- * quantized tensors are kept), the file's metadata (less the flattened "config.*" keys of a checkpoint's config.json)
+/* Write `model` as a GGUF file at `path`: every tensor of its file (LOOM_SAVE_KEEP_TYPES keeps
+ * every type; LOOM_TYPE_F32 or LOOM_TYPE_F16 converts every float and quantized tensor, as
+ * llama.cpp's quantize tool with ALL_F32; LOOM_TYPE_Q8_0 quantizes the weight matrices that
+ * llama.cpp's MOSTLY_Q8_0 quantizes (2-D weights, the token embedding and the output; norms and
+ * other tensors keep their type; rows that are not whole 32-element blocks become F32); integer
+ * tensors are always kept), the file's metadata (less the flattened "config.*" keys of a checkpoint's config.json)
  * and the canonical metadata its architecture plugin exports, so that an official checkpoint
  * (safetensors + config.json) becomes a self-describing model file (`loom convert`). On failure
  * the message is in loom_engine_last_error of the model's engine. */
@@ -228,6 +231,14 @@ LOOM_API loom_status loom_model_save(loom_model *model, const char *path, uint32
  * or F16 tensors (`type`; LOOM_SAVE_KEEP_TYPES means F32). On failure the message is in loom_engine_last_error of the model's engine. */
 LOOM_API loom_status loom_model_save_weight_diff(loom_model *diff, const char *base_path, const char *path,
                                                  uint32_t type);
+/* Write a Llama-family GGUF model (general.architecture llama, llama.cpp tensor names, a
+ * byte-level BPE vocabulary) as a Hugging Face folder `dir` (created when absent, files replaced):
+ * model.safetensors (every tensor dequantized to F32 under its Hugging Face name, the rows of Q
+ * and K un-permuted back to the half-split RoPE layout that llama.cpp's converter interleaves),
+ * config.json, tokenizer.json and tokenizer_config.json (with the chat template). Other models
+ * give LOOM_ERR_UNSUPPORTED; on failure the message is in loom_engine_last_error of the model's
+ * engine. */
+LOOM_API loom_status loom_model_save_hf(loom_model *model, const char *dir);
 
 /* ============================================================================================ */
 /* Inference contexts                                                                           */

@@ -33,6 +33,9 @@ What is measured, exactly:
   exactly the quantized weights, so this is the error llama.cpp's own 8-bit activation
   quantization adds; it is stored as "llama_cpp_vs_f32" (with the name of the F32 variant).
   The q8_0_f32 variant gets logits and greedy fixtures too (no perplexity).
+* Weights: every fixture records "weights_sha256", a digest of the model's tensors (names, types,
+  shapes, data: scripts/model_digest.py), and f32.json also "hf_weights_sha256" of the hf/ folder
+  that shares its references. test_llama_oracle refuses to compare a model whose digest differs.
 
 usage: scripts/llama_reference.py [--variants q4_1,f32,q8_0] [--ppl-chunks N] [--threads T]
                                   [--noise-floor]
@@ -76,6 +79,13 @@ def model_paths():
     var = os.path.join(cache_dir(), "variants")
     return {"q4_1": base, "f32": os.path.join(var, "f32.gguf"), "q8_0": os.path.join(var, "q8_0.gguf"),
             "q8_0_f32": os.path.join(var, "q8_0_f32.gguf")}
+
+
+def weights_digest(path):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import model_digest
+
+    return model_digest.digest(path)
 
 
 def chatml(user):
@@ -186,6 +196,7 @@ def run_variant(name, path, args, log):
         "add_bos": ref.add_bos,
         "bos": ref.bos,
         "n_vocab": ref.llm.n_vocab(),
+        "weights_sha256": weights_digest(path),
         "sequences": [],
         "generations": [],
     }
@@ -213,6 +224,9 @@ def run_variant(name, path, args, log):
         out["perplexity"] = perplexity(ref, 0 if args.ppl_full else args.ppl_chunks, log)
     fixtures = os.path.join(ROOT, "tests", "model", "fixtures")
     os.makedirs(fixtures, exist_ok=True)
+    hf = os.path.join(os.path.dirname(path), "hf")
+    if name == "f32" and os.path.isdir(hf):
+        out["hf_weights_sha256"] = weights_digest(hf)
     with open(os.path.join(fixtures, name + ".json"), "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

@@ -13,6 +13,8 @@ From SmolLM2-135M-Instruct.Q4_1.gguf it writes, into ${LOOM_CACHE_DIR:-~/.cache/
 
 f32.gguf and hf/ hold the same numbers, so llama.cpp's results on f32.gguf are the reference
 for both loaders and both RoPE layouts. Nothing is committed: the files are rebuilt when absent.
+scripts/make-variants.sh makes the same tensors with Loom's own converter (`loom convert`), without
+llama.cpp or numpy; CI uses that route (docs/llama.md).
 
 usage: scripts/make_model_variants.py [--model PATH] [--out DIR] [--force]
 """

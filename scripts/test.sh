@@ -20,6 +20,12 @@ exclude="long|known-gap"
 echo "== release build (-Werror) and full test suite"
 cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOOM_WERROR=ON
 cmake --build build/ci -j "$jobs"
+# The oracle tests' f32, q8_0 and hf models, written by the loom just built (bit-identical in
+# their tensors to llama.cpp's; each test checks the weights digest its fixture records). Both
+# builds' tests read them from here.
+LOOM_TEST_VARIANTS=$PWD/build/ci/variants
+export LOOM_TEST_VARIANTS
+scripts/make-variants.sh build/ci/bin/loom "$LOOM_TEST_VARIANTS" --force
 (cd build/ci && ctest --output-on-failure -j 2 -LE "$exclude")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and test suite"

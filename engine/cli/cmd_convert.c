@@ -2,7 +2,8 @@
  * cmd_convert.c - `loom convert`: an official checkpoint (or any model the engine opens) to a
  * self-describing GGUF model file.
  *
- *   loom convert IN OUT [--type f32|f16|keep] [--tokenizer bytes]
+ *   loom convert IN OUT [--type f32|f16|q8_0|keep] [--tokenizer bytes]
+ *   loom convert IN OUTDIR --format hf
  *   loom convert DIFF OUT --base BASE [--type f32|f16]
  *
  * IN is opened like any model (a .gguf file, a .safetensors file, a Hugging Face or fixture
@@ -12,7 +13,9 @@
  * vocabulary resize and the checksum of the official recover(). --tokenizer bytes (option
  * convert.tokenizer=bytes) gives a model with 256 token ids and no tokenizer (the seed-architecture
  * fixtures) a byte vocabulary: a byte-level BPE vocabulary whose id b is byte b, so that text files
- * and prompts can be given to `loom run`, `loom perplexity` and the other commands.
+ * and prompts can be given to `loom run`, `loom perplexity` and the other commands. With --format
+ * hf, a Llama GGUF model is written as a Hugging Face folder (F32 safetensors, config.json,
+ * tokenizer.json).
  */
 #include "cli.h"
 
@@ -21,10 +24,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: loom convert IN OUT [--type f32|f16|keep] [--tokenizer bytes] [--base BASE]\n"
+            "usage: loom convert IN OUT [--type f32|f16|q8_0|keep] [--format gguf|hf] [--tokenizer bytes]\n"
+            "                   [--base BASE]\n"
             "  IN               a checkpoint: .safetensors (+ config.json in its folder), a folder, or a .gguf file\n"
-            "  OUT              the GGUF file to write\n"
-            "  --type T         float tensors as f32 or f16 (default: keep the stored types)\n"
+            "  OUT              the GGUF file to write (a folder with --format hf)\n"
+            "  --type T         keep: the stored types (default); f32, f16: every tensor dequantized to T;\n"
+            "                   q8_0: the weight matrices quantized to Q8_0 (as llama.cpp's MOSTLY_Q8_0)\n"
+            "  --format F       gguf (default) or hf: a Llama GGUF model as a Hugging Face folder (F32\n"
+            "                   model.safetensors, config.json, tokenizer.json, tokenizer_config.json)\n"
             "  --tokenizer bytes\n"
             "                   write a byte vocabulary (for a model with 256 token ids and no tokenizer, e.g.\n"
             "                   the DenseFormer, CoTFormer and landmark fixtures): id b is byte b, no BOS, no\n"
@@ -37,7 +44,7 @@ int loom_cmd_convert(int argc, char **argv) {
     loom_options *opts = NULL;
     int rc = loom_cli_common_options(&argc, argv, &opts);
     if (rc) return rc;
-    const char *in = NULL, *out = NULL, *base = NULL, *type_name = "keep", *tokenizer = NULL;
+    const char *in = NULL, *out = NULL, *base = NULL, *type_name = "keep", *tokenizer = NULL, *format = "gguf";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -48,6 +55,8 @@ int loom_cmd_convert(int argc, char **argv) {
             type_name = argv[++i];
         } else if (!strcmp(a, "--tokenizer") && i + 1 < argc) {
             tokenizer = argv[++i];
+        } else if (!strcmp(a, "--format") && i + 1 < argc) {
+            format = argv[++i];
         } else if (!strcmp(a, "--base") && i + 1 < argc) {
             base = argv[++i];
         } else if (a[0] == '-' && a[1]) {
@@ -71,18 +80,33 @@ int loom_cmd_convert(int argc, char **argv) {
         type = LOOM_TYPE_F32;
     } else if (!strcmp(type_name, "f16")) {
         type = LOOM_TYPE_F16;
+    } else if (!strcmp(type_name, "q8_0")) {
+        type = LOOM_TYPE_Q8_0;
     } else if (!strcmp(type_name, "keep")) {
         type = LOOM_SAVE_KEEP_TYPES;
     } else {
-        loom_cli_error(cmd, "--type must be f32, f16 or keep, not '%s'", type_name);
+        loom_cli_error(cmd, "--type must be f32, f16, q8_0 or keep, not '%s'", type_name);
+        goto usage_error;
+    }
+    const bool hf = !strcmp(format, "hf");
+    if (!hf && strcmp(format, "gguf")) {
+        loom_cli_error(cmd, "--format must be gguf or hf, not '%s'", format);
+        goto usage_error;
+    }
+    if (hf && (base || (type != LOOM_SAVE_KEEP_TYPES && type != LOOM_TYPE_F32))) {
+        loom_cli_error(cmd, "--format hf writes F32 tensors and takes no --base or --type %s", type_name);
+        goto usage_error;
+    }
+    if (base && type == LOOM_TYPE_Q8_0) {
+        loom_cli_error(cmd, "--base writes f32 or f16 tensors, not q8_0");
         goto usage_error;
     }
     if (tokenizer && strcmp(tokenizer, "bytes") != 0) {
         loom_cli_error(cmd, "--tokenizer must be 'bytes', not '%s'", tokenizer);
         goto usage_error;
     }
-    if (tokenizer && base) {
-        loom_cli_error(cmd, "--tokenizer cannot be combined with --base");
+    if (tokenizer && (base || hf)) {
+        loom_cli_error(cmd, "--tokenizer cannot be combined with %s", base ? "--base" : "--format hf");
         goto usage_error;
     }
     if (tokenizer && loom_options_set(opts, "convert.tokenizer", tokenizer, LOOM_SOURCE_CLI) != LOOM_OK) {
@@ -100,7 +124,10 @@ int loom_cmd_convert(int argc, char **argv) {
         loom_engine_free(engine);
         return 1;
     }
-    st = base ? loom_model_save_weight_diff(model, base, out, type) : loom_model_save(model, out, type);
+    if (hf)
+        st = loom_model_save_hf(model, out);
+    else
+        st = base ? loom_model_save_weight_diff(model, base, out, type) : loom_model_save(model, out, type);
     if (st != LOOM_OK) {
         loom_cli_error(cmd, "%s", loom_engine_last_error(engine));
     } else {

@@ -7,7 +7,10 @@
  *     weights (rows added as the mean of the base rows, checksum verified) and the recovered
  *     model's logits equal the tuned model's; a corrupted diff fails the integrity check;
  *  3. the LLaMA variant: without landmarks in the input it equals the llama plugin on the same
- *     weights; with retrieval and top-k >= blocks it equals the full pass with landmarks.
+ *     weights; with retrieval and top-k >= blocks it equals the full pass with landmarks;
+ *  4. output types: --type q8_0 quantizes the weight matrices exactly as llama.cpp's reference
+ *     Q8_0 (norms stay F32), --type f32 dequantizes every tensor back; a type Loom cannot write
+ *     and an hf export of a model without llama.cpp tensor names are refused.
  */
 #define _POSIX_C_SOURCE 200809L /* unsetenv */
 #include "archs_util.h"
@@ -112,13 +115,13 @@ typedef struct llama_w {
 static void llama_tensors(llama_w *w, int *n, int vocab) {
     static char names[64][192];
     int k = 0;
-#define ADD(nm, r, c)                                                                                      \
-    do {                                                                                                   \
-        snprintf(names[k], sizeof names[k], "%s", nm);                                                     \
-        w[k].name = names[k];                                                                              \
-        w[k].rows = r;                                                                                     \
-        w[k].cols = c;                                                                                     \
-        k++;                                                                                               \
+#define ADD(nm, r, c)                                                                                                  \
+    do {                                                                                                               \
+        snprintf(names[k], sizeof names[k], "%s", nm);                                                                 \
+        w[k].name = names[k];                                                                                          \
+        w[k].rows = r;                                                                                                 \
+        w[k].cols = c;                                                                                                 \
+        k++;                                                                                                           \
     } while (0)
     ADD("model.embed_tokens.weight", vocab, LC);
     for (int l = 0; l < LL; l++) {
@@ -198,8 +201,10 @@ static void weight_diff(loom_engine *e) {
         const int brows = vocab_t ? LV_BASE : rows;
         float *t = malloc(sizeof(float) * (size_t)(rows * cols)), *b = malloc(sizeof(float) * (size_t)(brows * cols));
         const int norm = tw[i].cols == 0;
-        for (int k = 0; k < rows * cols; k++) t[k] = norm ? 1.0f + 0.2f * frand() : 0.4f * frand();
-        for (int k = 0; k < brows * cols; k++) b[k] = t[k] - 0.05f * frand(); /* the base differs a little */
+        for (int k = 0; k < rows * cols; k++)
+            t[k] = norm ? 1.0f + 0.2f * frand() : 0.4f * frand();
+        for (int k = 0; k < brows * cols; k++)
+            b[k] = t[k] - 0.05f * frand(); /* the base differs a little */
         tuned_v[i] = t;
         base_v[i] = b;
         /* base resized as the official recover(): new rows = mean of the base rows */
@@ -211,13 +216,15 @@ static void weight_diff(loom_engine *e) {
                     bv = (double)b[r * cols + c];
                 } else {
                     bv = 0;
-                    for (int q = 0; q < brows; q++) bv += (double)b[q * cols + c];
+                    for (int q = 0; q < brows; q++)
+                        bv += (double)b[q * cols + c];
                     bv /= brows;
                 }
                 d[r * cols + c] = (float)((double)t[r * cols + c] - bv);
             }
         }
-        for (int k = 0; k < rows * cols; k++) checksum += (double)t[k];
+        for (int k = 0; k < rows * cols; k++)
+            checksum += (double)t[k];
         const int64_t sh[2] = {rows, cols}, bsh[2] = {brows, cols};
         const int nd = tw[i].cols ? 2 : 1;
         st_writer_add(&tuned, tw[i].name, "F32", nd, sh, t, sizeof(float) * (size_t)(rows * cols));
@@ -246,7 +253,8 @@ static void weight_diff(loom_engine *e) {
     CHECK(m != NULL, "weight diff: the diff does not load");
     loom_status st = m ? loom_model_save_weight_diff(m, db, out, LOOM_TYPE_F32) : LOOM_ERR_IO;
     CHECK(st == LOOM_OK, "weight diff: %s", loom_engine_last_error(e));
-    printf("weight diff: recovered %s (%s)\n", st == LOOM_OK ? "ok" : "FAIL", st == LOOM_OK ? out : loom_engine_last_error(e));
+    printf("weight diff: recovered %s (%s)\n", st == LOOM_OK ? "ok" : "FAIL",
+           st == LOOM_OK ? out : loom_engine_last_error(e));
     loom_model_free(m);
     m = archs_load(e, dbad);
     snprintf(p, sizeof p, "%s/llama_bad.gguf", g_tmp);
@@ -258,7 +266,8 @@ static void weight_diff(loom_engine *e) {
 
     /* the recovered weights and logits equal the tuned model's */
     int32_t ids[24];
-    for (int i = 0; i < 24; i++) ids[i] = (int32_t)((i * 7 + 3) % LV_BASE);
+    for (int i = 0; i < 24; i++)
+        ids[i] = (int32_t)((i * 7 + 3) % LV_BASE);
     int64_t nv = 0;
     float *a = run(e, out, ids, 24, NULL, 0, &nv, NULL, 0);
     float *b = run(e, dt, ids, 24, NULL, 0, &nv, NULL, 0);
@@ -325,6 +334,124 @@ static void weight_diff(loom_engine *e) {
     free(dplain);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Output types: q8_0 and f32 round trips                                                     */
+
+static int read_at(const char *path, uint64_t offset, void *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    int ok = f && fseek(f, (long)offset, SEEK_SET) == 0 && fread(buf, 1, n, f) == n;
+    if (f) fclose(f);
+    return ok;
+}
+
+/* llama.cpp's quantize_row_q8_0_ref: d = max|x| / 127 (stored as fp16), q = round(x / d). */
+static void ref_q8_0(const float *x, uint8_t *out, size_t n) {
+    for (size_t b = 0; b < n / 32; b++, x += 32, out += 34) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++)
+            amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = f32_to_f16(d);
+        out[0] = (uint8_t)(h & 0xff);
+        out[1] = (uint8_t)(h >> 8);
+        for (int i = 0; i < 32; i++)
+            out[2 + i] = (uint8_t)(int8_t)roundf(x[i] * id);
+    }
+}
+
+static void convert_types(loom_engine *e) {
+    llama_w tw[64];
+    int nt = 0;
+    llama_tensors(tw, &nt, LV);
+    st_writer w = {0};
+    float *vals[64];
+    for (int i = 0; i < nt; i++) {
+        const int rows = tw[i].rows, cols = tw[i].cols ? tw[i].cols : 1;
+        vals[i] = malloc(sizeof(float) * (size_t)(rows * cols));
+        for (int k = 0; k < rows * cols; k++)
+            vals[i][k] = tw[i].cols ? 0.4f * frand() : 1.0f + 0.2f * frand();
+        const int64_t sh[2] = {rows, cols};
+        st_writer_add(&w, tw[i].name, "F32", tw[i].cols ? 2 : 1, sh, vals[i], sizeof(float) * (size_t)(rows * cols));
+    }
+    json_object *cfg = llama_config(LV, 0, 0);
+    char *dir = write_folder("llama_types", &w, cfg);
+    char q8[1400], f32[1400], bad[1400];
+    snprintf(q8, sizeof q8, "%s/llama_types.q8_0.gguf", g_tmp);
+    snprintf(f32, sizeof f32, "%s/llama_types.f32.gguf", g_tmp);
+    snprintf(bad, sizeof bad, "%s/llama_types.bad", g_tmp);
+    loom_model *m = archs_load(e, dir);
+    loom_status st = m ? loom_model_save(m, q8, LOOM_TYPE_Q8_0) : LOOM_ERR_IO;
+    CHECK(st == LOOM_OK, "save q8_0: %s", loom_engine_last_error(e));
+    st = m ? loom_model_save(m, bad, LOOM_TYPE_Q4_K) : LOOM_ERR_IO;
+    CHECK(st == LOOM_ERR_INVALID_ARGUMENT && strstr(loom_engine_last_error(e), "not supported"),
+          "save q4_k must be refused (got %d: %s)", st, loom_engine_last_error(e));
+    st = m ? loom_model_save_hf(m, bad) : LOOM_ERR_IO;
+    CHECK(st == LOOM_ERR_UNSUPPORTED, "save hf of a safetensors checkpoint must be refused (got %d)", st);
+    printf("convert: q4_k refused; hf export of a non-GGUF model refused: %s\n", loom_engine_last_error(e));
+    loom_model_free(m);
+
+    /* q8_0: weight matrices quantized exactly as llama.cpp's reference, norms kept in F32;
+     * then --type f32: every tensor dequantized (d * q) */
+    loom_model *mq = archs_load(e, q8);
+    st = mq ? loom_model_save(mq, f32, LOOM_TYPE_F32) : LOOM_ERR_IO;
+    CHECK(st == LOOM_OK, "save f32 from q8_0: %s", loom_engine_last_error(e));
+    loom_model *mf = st == LOOM_OK ? archs_load(e, f32) : NULL;
+    int n_q8 = 0, n_same = 0, n_checked = 0;
+    for (int i = 0; mq && mf && i < nt; i++) {
+        loom_tensor_desc dq = {.struct_size = sizeof dq}, df = {.struct_size = sizeof df};
+        for (uint32_t k = 0; loom_model_tensor_at(mq, k, &dq) == LOOM_OK && strcmp(dq.name, tw[i].name); k++) {
+        }
+        for (uint32_t k = 0; loom_model_tensor_at(mf, k, &df) == LOOM_OK && strcmp(df.name, tw[i].name); k++) {
+        }
+        if (!dq.name || !df.name || strcmp(dq.name, tw[i].name) || strcmp(df.name, tw[i].name)) {
+            CHECK(0, "%s missing after conversion", tw[i].name);
+            continue;
+        }
+        const size_t n = (size_t)tw[i].rows * (size_t)(tw[i].cols ? tw[i].cols : 1);
+        /* rows that are not whole blocks (down_proj: 48 columns) stay F32 */
+        const uint32_t want = tw[i].cols && tw[i].cols % 32 == 0 ? LOOM_TYPE_Q8_0 : LOOM_TYPE_F32;
+        CHECK(dq.type == want && df.type == LOOM_TYPE_F32, "%s: types %s, %s", tw[i].name, loom_type_name(dq.type),
+              loom_type_name(df.type));
+        uint8_t *got = malloc(dq.bytes ? (size_t)dq.bytes : 1), *ref = malloc(n / 32 * 34 + 1);
+        float *back = malloc(n * sizeof(float)), *deq = malloc(n * sizeof(float));
+        const int ok_read = read_at(q8, dq.file_offset, got, (size_t)dq.bytes) && df.bytes == n * sizeof(float) &&
+                            read_at(f32, df.file_offset, back, (size_t)df.bytes);
+        if (dq.type == LOOM_TYPE_Q8_0) {
+            ref_q8_0(vals[i], ref, n);
+            for (size_t b = 0; b < n / 32; b++) {
+                const float d = f16_to_f32((uint16_t)(ref[b * 34] | ref[b * 34 + 1] << 8));
+                for (int k = 0; k < 32; k++)
+                    deq[b * 32 + (size_t)k] = d * (float)(int8_t)ref[b * 34 + 2 + (size_t)k];
+            }
+            n_q8++;
+            const int same = ok_read && dq.bytes == n / 32 * 34 && !memcmp(got, ref, n / 32 * 34);
+            CHECK(same, "%s: q8_0 blocks differ from the reference quantizer", tw[i].name);
+            n_same += same;
+        } else {
+            memcpy(deq, vals[i], n * sizeof(float));
+            CHECK(ok_read && !memcmp(got, vals[i], n * sizeof(float)), "%s: F32 values changed", tw[i].name);
+        }
+        CHECK(ok_read && !memcmp(back, deq, n * sizeof(float)), "%s: f32 values are not the dequantized q8_0",
+              tw[i].name);
+        n_checked++;
+        free(got);
+        free(ref);
+        free(back);
+        free(deq);
+    }
+    printf("convert --type q8_0: %d of %d weight matrices equal llama.cpp's reference Q8_0, the rest F32; --type f32: "
+           "%d tensors dequantized exactly\n",
+           n_same, n_q8, n_checked);
+    CHECK(n_checked == nt && n_q8 > 0, "checked %d of %d tensors", n_checked, nt);
+    loom_model_free(mq);
+    loom_model_free(mf);
+    for (int i = 0; i < nt; i++)
+        free(vals[i]);
+    json_object_put(cfg);
+    st_writer_free(&w);
+    free(dir);
+}
+
 int main(void) {
     const char *fixtures = archs_fixture_dir();
     loom_log_set_callback(NULL, NULL, LOOM_LOG_ERROR);
@@ -336,6 +463,7 @@ int main(void) {
     if (!e || !g_tmp) return 1;
     if (fixtures) convert_fixtures(e, fixtures);
     weight_diff(e);
+    convert_types(e);
     loom_engine_free(e);
     if (!getenv("LOOM_KEEP_TMP")) rm_tree(g_tmp);
     free(g_tmp);

@@ -440,6 +440,27 @@ static int check_perplexity(loom_model *model, loom_context *ctx, json_object *f
     return rel < 0.01 ? 0 : 1;
 }
 
+/* The fixture must describe these very weights: the digest of the loaded model's tensors
+ * (scripts/model_digest.py) equals the one scripts/llama_reference.py recorded. */
+static int check_weights(const loom_model *model, const char *path, json_object *fx, const char *variant) {
+    const char *key = !strcmp(variant, "hf") ? "hf_weights_sha256" : "weights_sha256";
+    const char *want = json_object_get_string(json_object_object_get(fx, key));
+    char got[65] = "";
+    if (test_weights_sha256(model, path, got) != 0) {
+        fprintf(stderr, "%s: cannot read the tensors of %s to check their digest\n", variant, path);
+        return 1;
+    }
+    if (!want || strcmp(want, got)) {
+        fprintf(stderr,
+                "%s: the weights of %s (sha256 %s) are not those of the fixture (%s %s): the references were "
+                "computed from other weights, so nothing is compared\n",
+                variant, path, got, key, want ? want : "missing");
+        return 1;
+    }
+    printf("%s: weights sha256 %.16s... match the fixture\n", variant, got);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s VARIANT logits|greedy|perplexity [N]\n", argv[0]);
@@ -463,6 +484,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "load %s: %s\n", path, loom_engine_last_error(engine));
         return 1;
     }
+    if (check_weights(model, path, fx, variant) != 0) return 1;
     loom_context_params cp = {.struct_size = sizeof cp, .n_ctx = 1024};
     loom_context *ctx = NULL;
     if (loom_context_create(model, &cp, &ctx) != LOOM_OK) {
