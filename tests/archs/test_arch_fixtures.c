@@ -17,7 +17,9 @@
  * See docs/seed-architectures.md.
  *
  * Optional arguments: one case name, --retrieval (the cached landmark cases) or --no-retrieval;
- * --strict.
+ * --strict; --golden FILE (reference logits other than the case's golden.safetensors, with its
+ * input_ids and logits, compared on every row: the decode case rerun by the official code with
+ * exact ties, tests/archs/fixtures).
  */
 #include "archs_util.h"
 
@@ -29,12 +31,13 @@
 #include <string.h>
 
 static const char *const g_cases[] = {
-    "denseformer_exp_k1p1",  "denseformer_exp_k2p2",     "denseformer_pkg_k2p2",
-    "cotformer_full_depth",  "cotformer_lnmid_depthemb", "cotformer_adaptive_full",
-    "landmark_full",         "landmark_cached_topk2",    "landmark_cached_topk2_decode",
+    "denseformer_exp_k1p1", "denseformer_exp_k2p2",     "denseformer_pkg_k2p2",
+    "cotformer_full_depth", "cotformer_lnmid_depthemb", "cotformer_adaptive_full",
+    "landmark_full",        "landmark_cached_topk2",    "landmark_cached_topk2_decode",
 };
 
 static int g_strict;
+static const char *g_golden; /* --golden FILE: other reference logits for the selected case */
 
 /* An integer of the fixture's official arguments (config.json "args"), or `def`. */
 static int64_t read_arg(const char *dir, const char *key, int64_t def) {
@@ -67,7 +70,8 @@ static size_t tie_row(const char *dir, const size_t *sizes, size_t n_sizes, size
         for (size_t b = lo; b + (size_t)k < nb && first == n; b++)
             if (len[b] != len[lo]) first = row;
         int64_t stream = 0;
-        for (size_t i = row; i < row + sizes[c]; i++) stream += 1 + ((int64_t)(i + 1) % F == 0);
+        for (size_t i = row; i < row + sizes[c]; i++)
+            stream += 1 + ((int64_t)(i + 1) % F == 0);
         for (size_t i = row; i < row + sizes[c]; i++)
             if ((int64_t)(i + 1) % F == 0) len[nb++] = stream;
         row += sizes[c];
@@ -100,6 +104,7 @@ static void run_case(loom_engine *e, const char *fixtures, const char *name) {
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s/%s", fixtures, name);
     snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    if (g_golden) snprintf(path, sizeof path, "%s", g_golden);
     st_file g;
     if (st_load(path, &g) != 0) {
         CHECK(0, "%s: cannot read %s", name, path);
@@ -118,7 +123,8 @@ static void run_case(loom_engine *e, const char *fixtures, const char *name) {
     float *golden = st_to_f32(tl, NULL);
     size_t *sizes = NULL;
     const size_t n_sizes = read_ranges(dir, &sizes);
-    const size_t n_cmp = g_strict ? n : tie_row(dir, sizes, n_sizes, n);
+    const size_t n_cmp = g_strict || g_golden ? n : tie_row(dir, sizes, n_sizes, n);
+    if (g_golden) printf("reference logits: %s (every row)\n", g_golden);
 
     loom_model *m = archs_load(e, dir);
     CHECK(m != NULL, "%s: model does not load", name);
@@ -144,7 +150,8 @@ static void run_case(loom_engine *e, const char *fixtures, const char *name) {
                     nsz = n_sizes;
                 } else {
                     one = malloc(n * sizeof(size_t));
-                    for (size_t i = 0; i < n; i++) one[i] = 1;
+                    for (size_t i = 0; i < n; i++)
+                        one[i] = 1;
                     sz = one;
                     nsz = n;
                 }
@@ -163,8 +170,8 @@ static void run_case(loom_engine *e, const char *fixtures, const char *name) {
                         fprintf(stderr, "  row %zu: max|diff| %.3g\n", r, rd);
                     }
                 }
-                printf("  %s: max|diff| %.9g (%.2g of max|golden| %.3g) %s", mode ? "incremental" : "full", md,
-                       md / mg, mg, ok ? "ok" : "FAIL");
+                printf("  %s: max|diff| %.9g (%.2g of max|golden| %.3g) %s", mode ? "incremental" : "full", md, md / mg,
+                       mg, ok ? "ok" : "FAIL");
                 if (n_cmp < n)
                     printf(" (rows 0-%zu; rows %zu-%zu hinge on ties broken by rounding, max|diff| %.3g there)",
                            n_cmp - 1, n_cmp, n - 1, md_all);
@@ -194,6 +201,8 @@ int main(int argc, char **argv) {
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--strict"))
             g_strict = 1;
+        else if (!strcmp(argv[a], "--golden") && a + 1 < argc)
+            g_golden = argv[++a];
         else
             sel = argv[a];
     }
