@@ -87,8 +87,7 @@ loom_tensor *ac_weight(const ac_model *m, const char *name) {
     char full[320];
     for (const char *const *p = prefixes; *p; p++) {
         loom_tensor *t = NULL;
-        if (m->host->model_tensor(m->model, ac_fmt(full, sizeof full, "%s%s", *p, name), &t) == LOOM_OK && t)
-            return t;
+        if (m->host->model_tensor(m->model, ac_fmt(full, sizeof full, "%s%s", *p, name), &t) == LOOM_OK && t) return t;
     }
     return NULL;
 }
@@ -114,9 +113,11 @@ uint32_t ac_tensor_shape(const loom_host_api *host, const loom_tensor *t, int64_
     loom_tensor_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
-    for (int i = 0; i < 4; i++) ne[i] = 1;
+    for (int i = 0; i < 4; i++)
+        ne[i] = 1;
     if (!t || host->tensor_info(t, &info) != LOOM_OK) return 0;
-    for (int i = 0; i < 4; i++) ne[i] = info.ne[i] > 0 ? info.ne[i] : 1;
+    for (int i = 0; i < 4; i++)
+        ne[i] = info.ne[i] > 0 ? info.ne[i] : 1;
     return info.n_dims ? info.n_dims : 1;
 }
 
@@ -167,8 +168,8 @@ loom_status ac_model_init_gpt(ac_model *m, const char *const *emb_names, const c
     m->n_vocab = ne[1];
     int64_t v = 0;
     if (ac_get_int(m, "vocab_size", k_vocab, &v) == LOOM_OK && v != m->n_vocab) {
-        snprintf(err, err_size, "%s: vocab_size %lld does not match the embedding's %lld rows", m->arch,
-                 (long long)v, (long long)m->n_vocab);
+        snprintf(err, err_size, "%s: vocab_size %lld does not match the embedding's %lld rows", m->arch, (long long)v,
+                 (long long)m->n_vocab);
         return LOOM_ERR_FORMAT;
     }
     if (ac_get_int(m, "attention.head_count", k_head, &m->n_head) != LOOM_OK) {
@@ -207,8 +208,8 @@ loom_status ac_block_load_gpt(const ac_model *m, const char *prefix, ac_block *b
     const int64_t C = m->n_embd;
     loom_status st;
     memset(b, 0, sizeof *b);
-    static const char *const biases[] = {"ln_1.bias", "attn.c_attn.bias", "attn.c_proj.bias", "ln_2.bias",
-                                         "mlp.c_fc.bias", "mlp.c_proj.bias", NULL};
+    static const char *const biases[] = {
+        "ln_1.bias", "attn.c_attn.bias", "attn.c_proj.bias", "ln_2.bias", "mlp.c_fc.bias", "mlp.c_proj.bias", NULL};
     for (const char *const *n = biases; *n; n++) {
         if (ac_weightf(m, "%s%s", prefix, *n)) {
             snprintf(err, err_size, "%s: '%s%s' exists: models with bias=True are not supported", m->arch, prefix, *n);
@@ -332,7 +333,8 @@ loom_tensor *ac_i32(ac_env *e, const int32_t *v, int64_t n) {
 loom_tensor *ac_f32_from(ac_env *e, const float *v, uint32_t n_dims, const int64_t *ne) {
     loom_tensor *t = ac_new(e, LOOM_TYPE_F32, n_dims, ne, LOOM_TENSOR_INPUT);
     uint64_t n = 1;
-    for (uint32_t i = 0; i < n_dims; i++) n *= (uint64_t)ne[i];
+    for (uint32_t i = 0; i < n_dims; i++)
+        n *= (uint64_t)ne[i];
     if (!ac_write(e, t, 0, v, n * sizeof(float))) return NULL;
     return t;
 }
@@ -342,7 +344,8 @@ loom_tensor *ac_positions(ac_env *e, int64_t n_past, int64_t n) {
     int32_t buf[256];
     int32_t *p = n <= 256 ? buf : e->host->alloc((size_t)n * sizeof(int32_t));
     if (!p) return ac_fail(e, LOOM_ERR_OUT_OF_MEMORY, "positions");
-    for (int64_t i = 0; i < n; i++) p[i] = (int32_t)(n_past + i);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (int32_t)(n_past + i);
     loom_tensor *t = ac_i32(e, p, n);
     if (p != buf) e->host->free(p);
     return t;
@@ -404,7 +407,8 @@ loom_tensor *ac_rms_norm(ac_env *e, loom_tensor *x, loom_tensor *w, double eps) 
 }
 
 loom_tensor *ac_norm(ac_env *e, loom_tensor *x, loom_tensor *w) {
-    return e->m->style == AC_BLOCK_LLAMA ? ac_rms_norm(e, x, w, e->m->norm_eps) : ac_layer_norm(e, x, w, e->m->norm_eps);
+    return e->m->style == AC_BLOCK_LLAMA ? ac_rms_norm(e, x, w, e->m->norm_eps)
+                                         : ac_layer_norm(e, x, w, e->m->norm_eps);
 }
 
 static loom_tensor *binary(ac_env *e, uint32_t op, loom_tensor *a, loom_tensor *b) {
@@ -582,8 +586,7 @@ int ac_kv_store(ac_env *e, ac_kv *kv, int64_t slot, loom_tensor *k, loom_tensor 
     return e->status == LOOM_OK;
 }
 
-loom_tensor *ac_attention_causal(ac_env *e, loom_tensor *q, loom_tensor *k_all, loom_tensor *v_all,
-                                 int64_t n_past) {
+loom_tensor *ac_attention_causal(ac_env *e, loom_tensor *q, loom_tensor *k_all, loom_tensor *v_all, int64_t n_past) {
     if (e->status || !q) return NULL;
     loom_op_params p;
     params_init(&p, LOOM_OP_ATTENTION);
@@ -641,8 +644,8 @@ loom_tensor *ac_block_forward_cached(ac_env *e, const ac_block *b, loom_tensor *
     loom_tensor *q, *k, *v;
     ac_qkv(e, b, ac_norm(e, x, b->attn_norm), pos, &q, &k, &v);
     ac_kv_store(e, kv, n_past, k, v);
-    loom_tensor *a = ac_attention_causal(e, q, ac_kv_view_k(e, kv, 0, n_past + T), ac_kv_view_v(e, kv, 0, n_past + T),
-                                         n_past);
+    loom_tensor *a =
+        ac_attention_causal(e, q, ac_kv_view_k(e, kv, 0, n_past + T), ac_kv_view_v(e, kv, 0, n_past + T), n_past);
     x = ac_add(e, x, ac_attn_out(e, b, a));
     return ac_ffn_residual(e, b, x);
 }
@@ -739,13 +742,15 @@ int32_t ac_describe_block(const ac_model *m, const ac_block *b, int32_t layer, l
     const int32_t hd = (int32_t)m->head_dim;
     int32_t r = 0;
     r = r ? r : ac_describe(m, b->attn_norm, LOOM_ROLE_NORM, layer, 0, NULL, NULL, visit, user_data);
-    r = r ? r : ac_describe(m, b->wqkv, LOOM_ROLE_RESIDUAL_READER, layer, hd, b->attn_norm, "attn_in", visit, user_data);
+    r = r ? r
+          : ac_describe(m, b->wqkv, LOOM_ROLE_RESIDUAL_READER, layer, hd, b->attn_norm, "attn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->wq, LOOM_ROLE_RESIDUAL_READER, layer, hd, b->attn_norm, "attn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->wk, LOOM_ROLE_RESIDUAL_READER, layer, hd, b->attn_norm, "attn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->wv, LOOM_ROLE_RESIDUAL_READER, layer, hd, b->attn_norm, "attn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->wo, LOOM_ROLE_RESIDUAL_WRITER, layer, 0, NULL, NULL, visit, user_data);
     r = r ? r : ac_describe(m, b->ffn_norm, LOOM_ROLE_NORM, layer, 0, NULL, NULL, visit, user_data);
-    r = r ? r : ac_describe(m, b->ffn_gate, LOOM_ROLE_RESIDUAL_READER, layer, 0, b->ffn_norm, "ffn_in", visit, user_data);
+    r = r ? r
+          : ac_describe(m, b->ffn_gate, LOOM_ROLE_RESIDUAL_READER, layer, 0, b->ffn_norm, "ffn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->ffn_up, LOOM_ROLE_RESIDUAL_READER, layer, 0, b->ffn_norm, "ffn_in", visit, user_data);
     r = r ? r : ac_describe(m, b->ffn_down, LOOM_ROLE_RESIDUAL_WRITER, layer, 0, NULL, NULL, visit, user_data);
     return r;
@@ -757,4 +762,52 @@ int32_t ac_describe_ends(const ac_model *m, loom_weight_visit_fn visit, void *us
     if (!r && m->output != m->tok_embd)
         r = ac_describe(m, m->output, LOOM_ROLE_HEAD, -1, 0, m->out_norm, NULL, visit, user_data);
     return r;
+}
+
+/* ---- plugin glue ---- */
+
+void ac_probe_init(ac_model *m, const loom_host_api *host, const loom_model *model, const char *arch) {
+    memset(m, 0, sizeof *m);
+    m->host = host;
+    m->model = model;
+    m->arch = arch;
+}
+
+int32_t ac_match_name(const ac_model *m) {
+    const char *s = NULL;
+    if (ac_meta_string(m, "general.architecture", &s) == LOOM_OK) return !strcmp(s, m->arch) ? 100 : 0;
+    if (ac_meta_string(m, "config.arch", &s) == LOOM_OK && !strcmp(s, m->arch)) return 90;
+    return -1;
+}
+
+loom_status ac_model_dims(void *arch_model, int64_t *n_vocab, int64_t *n_ctx_train, int64_t *n_embd, int64_t *n_layer) {
+    const ac_model *m = arch_model;
+    *n_vocab = m->n_vocab;
+    *n_ctx_train = m->n_ctx_train;
+    *n_embd = m->n_embd;
+    *n_layer = m->n_layer;
+    return LOOM_OK;
+}
+
+loom_status ac_plugin_init(const loom_host_api *host, void **state, char *reason, size_t reason_size) {
+    (void)host;
+    (void)reason;
+    (void)reason_size;
+    *state = NULL;
+    return LOOM_OK;
+}
+
+loom_status ac_check_tokens(ac_env *e, const int32_t *tokens, uint32_t n_tokens, uint32_t n_past, int64_t n_ctx) {
+    if ((int64_t)n_past + (int64_t)n_tokens > n_ctx) {
+        ac_fail(e, LOOM_ERR_CONTEXT_FULL, "%u + %u tokens exceed the context of %lld", n_past, n_tokens,
+                (long long)n_ctx);
+        return e->status;
+    }
+    for (uint32_t i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= e->m->n_vocab) {
+            ac_fail(e, LOOM_ERR_INVALID_ARGUMENT, "token %d at %u is outside the vocabulary of %lld", tokens[i], i,
+                    (long long)e->m->n_vocab);
+            return e->status;
+        }
+    return LOOM_OK;
 }

@@ -192,8 +192,7 @@ loom_tensor *ac_kv_view_k(ac_env *e, ac_kv *kv, int64_t first, int64_t n);
 loom_tensor *ac_kv_view_v(ac_env *e, ac_kv *kv, int64_t first, int64_t n);
 
 /* Causal attention of q [hd, H, n_tok] over cached keys 0..n_past+n_tok-1 (ATTENTION op). */
-loom_tensor *ac_attention_causal(ac_env *e, loom_tensor *q, loom_tensor *k_all, loom_tensor *v_all,
-                                 int64_t n_past);
+loom_tensor *ac_attention_causal(ac_env *e, loom_tensor *q, loom_tensor *k_all, loom_tensor *v_all, int64_t n_past);
 /* Masked attention of q [hd, H, n_tok] over keys K, V [hd, H_kv, n_keys] with an additive mask
  * (host floats [n_tok][n_keys], 0 or -INFINITY), composed of COPY, MATMUL, SOFTMAX. */
 loom_tensor *ac_attention_masked(ac_env *e, loom_tensor *q, loom_tensor *k, loom_tensor *v, const float *mask);
@@ -242,6 +241,24 @@ int32_t ac_describe_block(const ac_model *m, const ac_block *b, int32_t layer, l
                           void *user_data);
 /* Embedding, final norm and head. */
 int32_t ac_describe_ends(const ac_model *m, loom_weight_visit_fn visit, void *user_data);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Plugin glue shared by the three plugins                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A probe model for match(): host, model and arch set, everything else zero. */
+void ac_probe_init(ac_model *m, const loom_host_api *host, const loom_model *model, const char *arch);
+/* The name checks of match(): 100 / 0 when the file names its architecture
+ * (general.architecture), 90 when an official checkpoint's config names m->arch (config.arch),
+ * -1 when neither decides (the caller then looks at weight names). */
+int32_t ac_match_name(const ac_model *m);
+/* model_dims for a plugin model struct whose first member is its ac_model. */
+loom_status ac_model_dims(void *arch_model, int64_t *n_vocab, int64_t *n_ctx_train, int64_t *n_embd, int64_t *n_layer);
+/* The plugin's init: nothing to set up (the entry point keeps the host table). */
+loom_status ac_plugin_init(const loom_host_api *host, void **state, char *reason, size_t reason_size);
+/* forward()'s checks: n_past + n_tokens within n_ctx, every token id within the vocabulary.
+ * Records the error in e and returns its status. */
+loom_status ac_check_tokens(ac_env *e, const int32_t *tokens, uint32_t n_tokens, uint32_t n_past, int64_t n_ctx);
 
 /* Small string helper: snprintf into a fixed buffer. */
 const char *ac_fmt(char *buf, size_t size, const char *fmt, ...) AC_PRINTF(3, 4);

@@ -22,9 +22,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
-#define CF_NAME "cotformer"
+#define CF_NAME       "cotformer"
 #define CF_MAX_LAYERS 512
 #define CF_MAX_REPEAT 64
 
@@ -36,11 +37,12 @@ typedef struct cf_model {
     int32_t depth_emb; /* CF_DEPTH_* */
     int32_t adaptive;
     float halt_threshold;
-    ac_block *blocks;           /* begin, mid, end: n_layer */
-    loom_tensor *depth_table;   /* [C, 1] or [C, R] */
-    loom_tensor *ln_mid;        /* or NULL */
-    loom_tensor **routers;      /* [R]: transformer.mod.{r}.mod_router.weight [C, 1] or NULL */
+    ac_block *blocks;         /* begin, mid, end: n_layer */
+    loom_tensor *depth_table; /* [C, 1] or [C, R] */
+    loom_tensor *ln_mid;      /* or NULL */
+    loom_tensor **routers;    /* [R]: transformer.mod.{r}.mod_router.weight [C, 1] or NULL */
 } cf_model;
+_Static_assert(offsetof(cf_model, base) == 0, "ac_model_dims reads the model as its ac_model");
 
 typedef struct cf_ctx {
     cf_model *model;
@@ -54,20 +56,17 @@ static const loom_host_api *g_host;
 static int32_t cf_match(void *state, const loom_model *model) {
     (void)state;
     ac_model m;
-    memset(&m, 0, sizeof m);
-    m.host = g_host;
-    m.model = model;
-    m.arch = CF_NAME;
-    const char *s = NULL;
-    if (ac_meta_string(&m, "general.architecture", &s) == LOOM_OK) return !strcmp(s, CF_NAME) ? 100 : 0;
-    if (ac_meta_string(&m, "config.arch", &s) == LOOM_OK && !strcmp(s, CF_NAME)) return 90;
+    ac_probe_init(&m, g_host, model, CF_NAME);
+    const int32_t by_name = ac_match_name(&m);
+    if (by_name >= 0) return by_name;
     if (ac_weight(&m, "transformer.h_mid.0.attn.c_attn.weight")) return 80;
     return 0;
 }
 
 static int64_t count_blocks(const ac_model *m, const char *stack) {
     int64_t n = 0;
-    while (n < CF_MAX_LAYERS && ac_weightf(m, "transformer.%s.%lld.ln_1.weight", stack, (long long)n)) n++;
+    while (n < CF_MAX_LAYERS && ac_weightf(m, "transformer.%s.%lld.ln_1.weight", stack, (long long)n))
+        n++;
     return n;
 }
 
@@ -79,8 +78,7 @@ static void cf_model_free(void *arch_model) {
     g_host->free(cm);
 }
 
-static loom_status cf_model_init(void *state, const loom_model *model, void **arch_model, char *err,
-                                 size_t err_size) {
+static loom_status cf_model_init(void *state, const loom_model *model, void **arch_model, char *err, size_t err_size) {
     (void)state;
     static const char *const k_begin[] = {"n_layer_begin", NULL};
     static const char *const k_end[] = {"n_layer_end", NULL};
@@ -105,17 +103,18 @@ static loom_status cf_model_init(void *state, const loom_model *model, void **ar
     if (ac_get_int(m, "layer_count_end", k_end, &cm->n_end) != LOOM_OK) cm->n_end = ne;
     cm->n_mid = nm;
     if (cm->n_begin != nb || cm->n_end != ne || nm == 0) {
-        snprintf(err, err_size, "cotformer: metadata says %lld begin / %lld end layers, weights have %lld / %lld "
-                 "(and %lld middle layers)", (long long)cm->n_begin, (long long)cm->n_end, (long long)nb,
-                 (long long)ne, (long long)nm);
+        snprintf(err, err_size,
+                 "cotformer: metadata says %lld begin / %lld end layers, weights have %lld / %lld "
+                 "(and %lld middle layers)",
+                 (long long)cm->n_begin, (long long)cm->n_end, (long long)nb, (long long)ne, (long long)nm);
         goto fail;
     }
     m->n_layer = cm->n_begin + cm->n_mid + cm->n_end;
     int64_t n_layer_meta = 0;
     static const char *const k_layer[] = {"n_layer", NULL};
     if (ac_get_int(m, "block_count", k_layer, &n_layer_meta) == LOOM_OK && n_layer_meta != m->n_layer) {
-        snprintf(err, err_size, "cotformer: n_layer %lld does not match the %lld blocks found",
-                 (long long)n_layer_meta, (long long)m->n_layer);
+        snprintf(err, err_size, "cotformer: n_layer %lld does not match the %lld blocks found", (long long)n_layer_meta,
+                 (long long)m->n_layer);
         goto fail;
     }
     if (ac_get_int(m, "repeat_count", k_rep, &cm->n_repeat) != LOOM_OK || cm->n_repeat < 1 ||
@@ -154,8 +153,10 @@ static loom_status cf_model_init(void *state, const loom_model *model, void **ar
     }
     int64_t disable_ln_mid = 0;
     static const char *const k_dis[] = {"disable_ln_mid", NULL};
-    if (ac_get_int(m, "ln_mid", NULL, &disable_ln_mid) == LOOM_OK) disable_ln_mid = !disable_ln_mid;
-    else if (ac_get_int(m, NULL, k_dis, &disable_ln_mid) != LOOM_OK) disable_ln_mid = 0;
+    if (ac_get_int(m, "ln_mid", NULL, &disable_ln_mid) == LOOM_OK)
+        disable_ln_mid = !disable_ln_mid;
+    else if (ac_get_int(m, NULL, k_dis, &disable_ln_mid) != LOOM_OK)
+        disable_ln_mid = 0;
     cm->ln_mid = disable_ln_mid ? NULL : ac_weight(m, "transformer.ln_mid.weight");
     if (cm->ln_mid && !ac_weight_shape_is(m, cm->ln_mid, m->n_embd, 1)) {
         snprintf(err, err_size, "cotformer: transformer.ln_mid.weight is not [%lld]", (long long)m->n_embd);
@@ -170,8 +171,8 @@ static loom_status cf_model_init(void *state, const loom_model *model, void **ar
     st = LOOM_ERR_FORMAT;
     int64_t n_routers = 0;
     for (int64_t r = 0; r < cm->n_repeat; r++) {
-        cm->routers[r] = r + 1 < cm->n_repeat ? ac_weightf(m, "transformer.mod.%lld.mod_router.weight", (long long)r)
-                                              : NULL;
+        cm->routers[r] =
+            r + 1 < cm->n_repeat ? ac_weightf(m, "transformer.mod.%lld.mod_router.weight", (long long)r) : NULL;
         if (cm->routers[r]) {
             n_routers++;
             if (!ac_weight_shape_is(m, cm->routers[r], m->n_embd, 1)) {
@@ -211,16 +212,6 @@ fail:
     return st ? st : LOOM_ERR_FORMAT;
 }
 
-static loom_status cf_model_dims(void *arch_model, int64_t *n_vocab, int64_t *n_ctx_train, int64_t *n_embd,
-                                 int64_t *n_layer) {
-    const cf_model *cm = arch_model;
-    *n_vocab = cm->base.n_vocab;
-    *n_ctx_train = cm->base.n_ctx_train;
-    *n_embd = cm->base.n_embd;
-    *n_layer = cm->base.n_layer;
-    return LOOM_OK;
-}
-
 static void cf_context_free(void *arch_ctx) {
     cf_ctx *c = arch_ctx;
     if (!c) return;
@@ -229,8 +220,7 @@ static void cf_context_free(void *arch_ctx) {
     g_host->free(c);
 }
 
-static loom_status cf_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params,
-                                   void **arch_ctx) {
+static loom_status cf_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params, void **arch_ctx) {
     cf_model *cm = arch_model;
     const ac_model *m = &cm->base;
     *arch_ctx = NULL;
@@ -280,10 +270,10 @@ static loom_status cf_context_reset(void *arch_ctx) {
 /* Per-chunk bookkeeping of the repeat loop. */
 typedef struct cf_pass {
     int64_t n_past, T, n_alive;
-    int32_t *alive_idx;  /* [T]: chunk indices of alive tokens (first n_alive) */
-    uint8_t *ran;        /* [R][T]: token t ran repeat s */
-    float *w;            /* [T]: router weight for the next update */
-    float *mask;         /* [n_alive][(r+1) * n_kv] */
+    int32_t *alive_idx; /* [T]: chunk indices of alive tokens (first n_alive) */
+    uint8_t *ran;       /* [R][T]: token t ran repeat s */
+    float *w;           /* [T]: router weight for the next update */
+    float *mask;        /* [n_alive][(r+1) * n_kv] */
 } cf_pass;
 
 /* Additive mask for repeat r: key (s, j) at index s * n_kv + j. */
@@ -349,18 +339,7 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
     ac_env e;
     ac_env_init(&e, m, exec);
     if (n_tokens == 0) return LOOM_OK;
-    if ((int64_t)n_past + T > c->n_ctx) {
-        ac_fail(&e, LOOM_ERR_CONTEXT_FULL, "%u + %u tokens exceed the context of %lld", n_past, n_tokens,
-                (long long)c->n_ctx);
-        return e.status;
-    }
-    for (uint32_t i = 0; i < n_tokens; i++) {
-        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) {
-            ac_fail(&e, LOOM_ERR_INVALID_ARGUMENT, "token %d at %u is outside the vocabulary of %lld", tokens[i], i,
-                    (long long)m->n_vocab);
-            return e.status;
-        }
-    }
+    if (ac_check_tokens(&e, tokens, n_tokens, n_past, c->n_ctx)) return e.status;
     cf_pass p;
     memset(&p, 0, sizeof p);
     p.n_past = n_past;
@@ -385,7 +364,8 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
     loom_tensor *x = ac_get_rows(&e, m->tok_embd, ac_i32(&e, tokens, T));
     loom_tensor *pos = ac_positions(&e, n_past, T);
     int64_t l = 0;
-    for (; l < cm->n_begin; l++) x = ac_block_forward_cached(&e, &cm->blocks[l], x, pos, &c->kv[l], n_past);
+    for (; l < cm->n_begin; l++)
+        x = ac_block_forward_cached(&e, &cm->blocks[l], x, pos, &c->kv[l], n_past);
 
     for (int64_t r = 0; r < R && p.n_alive > 0 && !e.status; r++) {
         const int all = p.n_alive == T;
@@ -396,12 +376,14 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
                 ac_fail(&e, LOOM_ERR_OUT_OF_MEMORY, "positions");
                 break;
             }
-            for (int64_t i = 0; i < p.n_alive; i++) posv[i] = (int32_t)(n_past + p.alive_idx[i]);
+            for (int64_t i = 0; i < p.n_alive; i++)
+                posv[i] = (int32_t)(n_past + p.alive_idx[i]);
             xa = ac_get_rows(&e, x, ac_i32(&e, p.alive_idx, p.n_alive));
             pa = ac_i32(&e, posv, p.n_alive);
             g_host->free(posv);
         }
-        for (int64_t i = 0; i < p.n_alive; i++) p.ran[r * T + p.alive_idx[i]] = 1;
+        for (int64_t i = 0; i < p.n_alive; i++)
+            p.ran[r * T + p.alive_idx[i]] = 1;
         loom_tensor *x_in = xa;
         if (cm->depth_emb == CF_DEPTH_LINEAR && R - 1 - r != 0) {
             const int32_t zero = 0;
@@ -412,7 +394,8 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
             xa = ac_add(&e, xa, ac_get_rows(&e, cm->depth_table, ac_i32(&e, &idx, 1)));
         }
         build_mask(c, &p, r, p.mask);
-        for (int64_t j = 0; j < cm->n_mid; j++) xa = mid_block(&e, c, &p, cm->n_begin + j, r, xa, pa);
+        for (int64_t j = 0; j < cm->n_mid; j++)
+            xa = mid_block(&e, c, &p, cm->n_begin + j, r, xa, pa);
         if (cm->ln_mid) xa = ac_layer_norm(&e, xa, cm->ln_mid, m->norm_eps);
         const int64_t nA = p.n_alive;
         if (cm->adaptive && r >= 1) {
@@ -422,7 +405,8 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
             ac_read(&e, xa, 0, xn, (uint64_t)(nA * C) * 4);
             for (int64_t i = 0; i < nA; i++) {
                 const float w = p.w[p.alive_idx[i]];
-                for (int64_t d = 0; d < C; d++) xn[i * C + d] = xi[i * C + d] * (1.0f - w) + xn[i * C + d] * w;
+                for (int64_t d = 0; d < C; d++)
+                    xn[i * C + d] = xi[i * C + d] * (1.0f - w) + xn[i * C + d] * w;
             }
             xa = ac_new_f32_2d(&e, C, nA);
             ac_write(&e, xa, 0, xn, (uint64_t)(nA * C) * 4);
@@ -450,7 +434,8 @@ static loom_status cf_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
     }
     for (int64_t t = 0; t < T; t++) {
         uint8_t d = 0;
-        for (int64_t s = 0; s < R; s++) d = (uint8_t)(d + p.ran[s * T + t]);
+        for (int64_t s = 0; s < R; s++)
+            d = (uint8_t)(d + p.ran[s * T + t]);
         c->depth[n_past + t] = d;
     }
     for (l = cm->n_begin + cm->n_mid; l < m->n_layer; l++)
@@ -469,7 +454,8 @@ static loom_status cf_describe_weights(void *arch_model, loom_weight_visit_fn vi
     const cf_model *cm = arch_model;
     const ac_model *m = &cm->base;
     int32_t r = ac_describe_ends(m, visit, user_data);
-    for (int64_t l = 0; l < m->n_layer && !r; l++) r = ac_describe_block(m, &cm->blocks[l], (int32_t)l, visit, user_data);
+    for (int64_t l = 0; l < m->n_layer && !r; l++)
+        r = ac_describe_block(m, &cm->blocks[l], (int32_t)l, visit, user_data);
     r = r ? r : ac_describe(m, cm->depth_table, LOOM_ROLE_MIXING, -1, 0, NULL, NULL, visit, user_data);
     r = r ? r : ac_describe(m, cm->ln_mid, LOOM_ROLE_NORM, -1, 0, NULL, NULL, visit, user_data);
     for (int64_t k = 0; k < cm->n_repeat && !r; k++)
@@ -486,7 +472,7 @@ static loom_status cf_export_metadata(void *arch_model, loom_meta_visit_fn visit
     ac_export_u32(&x, "layer_count_end", (uint32_t)cm->n_end);
     ac_export_u32(&x, "repeat_count", (uint32_t)cm->n_repeat);
     ac_export_str(&x, "depth_embedding",
-                  cm->depth_emb == CF_DEPTH_LINEAR ? "linear_learned"
+                  cm->depth_emb == CF_DEPTH_LINEAR    ? "linear_learned"
                   : cm->depth_emb == CF_DEPTH_LEARNED ? "learned"
                                                       : "none");
     ac_export_bool(&x, "ln_mid", cm->ln_mid != NULL);
@@ -495,17 +481,9 @@ static loom_status cf_export_metadata(void *arch_model, loom_meta_visit_fn visit
     return LOOM_OK;
 }
 
-static loom_status cf_init(const loom_host_api *host, void **state, char *reason, size_t reason_size) {
-    (void)reason;
-    (void)reason_size;
-    g_host = host;
-    *state = NULL;
-    return LOOM_OK;
-}
-
 static const loom_arch_api cf_api = {
-    sizeof(loom_arch_api), cf_match, cf_model_init, cf_model_free, cf_model_dims, cf_context_init, cf_context_free,
-    cf_context_reset, cf_forward, cf_describe_weights, cf_export_metadata,
+    sizeof(loom_arch_api), cf_match,         cf_model_init, cf_model_free,       ac_model_dims,      cf_context_init,
+    cf_context_free,       cf_context_reset, cf_forward,    cf_describe_weights, cf_export_metadata,
 };
 
 static const loom_plugin_desc cf_desc = {
@@ -521,7 +499,7 @@ static const loom_plugin_desc cf_desc = {
     0,
     NULL,
     &cf_api,
-    cf_init,
+    ac_plugin_init,
     NULL,
 };
 

@@ -23,9 +23,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-#define DF_NAME "denseformer"
+#define DF_NAME       "denseformer"
 #define DF_MAX_LAYERS 1024
 
 enum { DF_EXPERIMENTS = 0, DF_PACKAGE = 1 };
@@ -41,6 +42,7 @@ typedef struct df_model {
     ac_block *blocks;     /* n_layer */
     loom_tensor **alphas; /* [n_states + 1]: alphas[u] or NULL */
 } df_model;
+_Static_assert(offsetof(df_model, base) == 0, "ac_model_dims reads the model as its ac_model");
 
 typedef struct df_ctx {
     df_model *model;
@@ -62,13 +64,9 @@ static int has_package_alphas(const ac_model *m) {
 static int32_t df_match(void *state, const loom_model *model) {
     (void)state;
     ac_model m;
-    memset(&m, 0, sizeof m);
-    m.host = g_host;
-    m.model = model;
-    m.arch = DF_NAME;
-    const char *s = NULL;
-    if (ac_meta_string(&m, "general.architecture", &s) == LOOM_OK) return !strcmp(s, DF_NAME) ? 100 : 0;
-    if (ac_meta_string(&m, "config.arch", &s) == LOOM_OK && !strcmp(s, DF_NAME)) return 90;
+    ac_probe_init(&m, g_host, model, DF_NAME);
+    const int32_t by_name = ac_match_name(&m);
+    if (by_name >= 0) return by_name;
     if (ac_weight(&m, "weights.0.weight") && ac_weight(&m, "transformer.h.0.0.attn.c_attn.weight")) return 80;
     if (has_package_alphas(&m)) return 80;
     return 0;
@@ -82,8 +80,7 @@ static void df_model_free(void *arch_model) {
     g_host->free(dm);
 }
 
-static loom_status df_model_init(void *state, const loom_model *model, void **arch_model, char *err,
-                                 size_t err_size) {
+static loom_status df_model_init(void *state, const loom_model *model, void **arch_model, char *err, size_t err_size) {
     (void)state;
     static const char *const k_layer[] = {"n_layer", "n_blocks", NULL};
     static const char *const k_period_pkg[] = {"dwa_period", NULL};
@@ -154,8 +151,7 @@ static loom_status df_model_init(void *state, const loom_model *model, void **ar
     static const char *const norm_exp[] = {"transformer.ln_f.weight", NULL};
     static const char *const norm_pkg[] = {"ln_f.weight", "transformer.ln_f.weight", NULL};
     static const char *const head[] = {"lm_head.weight", NULL};
-    if ((st = ac_model_init_gpt(m, exp ? emb_exp : emb_pkg, exp ? norm_exp : norm_pkg, head, err, err_size)))
-        goto fail;
+    if ((st = ac_model_init_gpt(m, exp ? emb_exp : emb_pkg, exp ? norm_exp : norm_pkg, head, err, err_size))) goto fail;
     st = LOOM_ERR_OUT_OF_MEMORY;
     dm->blocks = g_host->alloc(sizeof(ac_block) * (size_t)m->n_layer);
     dm->alphas = g_host->alloc(sizeof(loom_tensor *) * (size_t)(dm->n_states + 1));
@@ -204,16 +200,6 @@ fail:
     return st ? st : LOOM_ERR_FORMAT;
 }
 
-static loom_status df_model_dims(void *arch_model, int64_t *n_vocab, int64_t *n_ctx_train, int64_t *n_embd,
-                                 int64_t *n_layer) {
-    const df_model *dm = arch_model;
-    *n_vocab = dm->base.n_vocab;
-    *n_ctx_train = dm->base.n_ctx_train;
-    *n_embd = dm->base.n_embd;
-    *n_layer = dm->base.n_layer;
-    return LOOM_OK;
-}
-
 static void df_context_free(void *arch_ctx) {
     df_ctx *c = arch_ctx;
     if (!c) return;
@@ -222,8 +208,7 @@ static void df_context_free(void *arch_ctx) {
     g_host->free(c);
 }
 
-static loom_status df_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params,
-                                   void **arch_ctx) {
+static loom_status df_context_init(void *arch_model, loom_exec *exec, const loom_arch_params *params, void **arch_ctx) {
     df_model *dm = arch_model;
     const ac_model *m = &dm->base;
     *arch_ctx = NULL;
@@ -241,7 +226,8 @@ static loom_status df_context_init(void *arch_model, loom_exec *exec, const loom
     memset(c->alpha32, 0, sizeof(loom_tensor *) * (size_t)(dm->n_states + 1));
     ac_env e;
     ac_env_init(&e, m, exec);
-    for (int64_t l = 0; l < m->n_layer && !e.status; l++) ac_kv_alloc(&e, &c->kv[l], c->n_ctx, params->kv_type);
+    for (int64_t l = 0; l < m->n_layer && !e.status; l++)
+        ac_kv_alloc(&e, &c->kv[l], c->n_ctx, params->kv_type);
     /* fp32 copies of the DWA weights (the file may hold them as F16). */
     for (int64_t u = 1; u <= dm->n_states && !e.status; u++) {
         if (!dm->alphas[u]) continue;
@@ -270,18 +256,7 @@ static loom_status df_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
     ac_env e;
     ac_env_init(&e, m, exec);
     if (n_tokens == 0) return LOOM_OK;
-    if ((int64_t)n_past + T > c->n_ctx) {
-        ac_fail(&e, LOOM_ERR_CONTEXT_FULL, "%u + %u tokens exceed the context of %lld", n_past, n_tokens,
-                (long long)c->n_ctx);
-        return e.status;
-    }
-    for (uint32_t i = 0; i < n_tokens; i++) {
-        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) {
-            ac_fail(&e, LOOM_ERR_INVALID_ARGUMENT, "token %d at %u is outside the vocabulary of %lld", tokens[i], i,
-                    (long long)m->n_vocab);
-            return e.status;
-        }
-    }
+    if (ac_check_tokens(&e, tokens, n_tokens, n_past, c->n_ctx)) return e.status;
     loom_tensor *x = ac_get_rows(&e, m->tok_embd, ac_i32(&e, tokens, T));
     loom_tensor *pos = ac_positions(&e, n_past, T);
 
@@ -296,7 +271,7 @@ static loom_status df_forward(void *arch_ctx, loom_exec *exec, const int32_t *to
         acc[g] = cap > 0 ? ac_new_f32_3d(&e, C, T, cap) : NULL;
     }
     const int64_t state_ne[2] = {C, T};
-#define DF_STORE(u, val)                                                                                   \
+#define DF_STORE(u, val)                                                                                               \
     ac_copy_into(&e, ac_view(&e, acc[(u) % k], 2, state_ne, NULL, (uint64_t)(((u) / k) * C * T * 4)), (val))
     DF_STORE(0, x);
     int64_t t = 0;
@@ -318,7 +293,8 @@ static loom_status df_describe_weights(void *arch_model, loom_weight_visit_fn vi
     const df_model *dm = arch_model;
     const ac_model *m = &dm->base;
     int32_t r = ac_describe_ends(m, visit, user_data);
-    for (int64_t t = 0; t < m->n_layer && !r; t++) r = ac_describe_block(m, &dm->blocks[t], (int32_t)t, visit, user_data);
+    for (int64_t t = 0; t < m->n_layer && !r; t++)
+        r = ac_describe_block(m, &dm->blocks[t], (int32_t)t, visit, user_data);
     for (int64_t u = 1; u <= dm->n_states && !r; u++)
         r = ac_describe(m, dm->alphas[u], LOOM_ROLE_MIXING, (int32_t)(u * dm->store_every - 1), 0, NULL, NULL, visit,
                         user_data);
@@ -335,17 +311,9 @@ static loom_status df_export_metadata(void *arch_model, loom_meta_visit_fn visit
     return LOOM_OK;
 }
 
-static loom_status df_init(const loom_host_api *host, void **state, char *reason, size_t reason_size) {
-    (void)reason;
-    (void)reason_size;
-    g_host = host;
-    *state = NULL;
-    return LOOM_OK;
-}
-
 static const loom_arch_api df_api = {
-    sizeof(loom_arch_api), df_match, df_model_init, df_model_free, df_model_dims, df_context_init, df_context_free,
-    df_context_reset, df_forward, df_describe_weights, df_export_metadata,
+    sizeof(loom_arch_api), df_match,         df_model_init, df_model_free,       ac_model_dims,      df_context_init,
+    df_context_free,       df_context_reset, df_forward,    df_describe_weights, df_export_metadata,
 };
 
 static const loom_plugin_desc df_desc = {
@@ -361,7 +329,7 @@ static const loom_plugin_desc df_desc = {
     0,
     NULL,
     &df_api,
-    df_init,
+    ac_plugin_init,
     NULL,
 };
 

@@ -116,13 +116,10 @@ static const loom_host_api *g_host;
 static int32_t lm_match(void *state, const loom_model *model) {
     (void)state;
     ac_model m;
-    memset(&m, 0, sizeof m);
-    m.host = g_host;
-    m.model = model;
-    m.arch = LM_NAME;
+    ac_probe_init(&m, g_host, model, LM_NAME);
+    const int32_t by_name = ac_match_name(&m);
+    if (by_name >= 0) return by_name;
     const char *s = NULL;
-    if (ac_meta_string(&m, "general.architecture", &s) == LOOM_OK) return !strcmp(s, LM_NAME) ? 100 : 0;
-    if (ac_meta_string(&m, "config.arch", &s) == LOOM_OK && !strcmp(s, LM_NAME)) return 90;
     if (ac_meta_string(&m, "config.model_type", &s) == LOOM_OK && !strcmp(s, "llama_with_landmark")) return 90;
     return 0;
 }
@@ -1109,14 +1106,6 @@ static loom_status lm_export_metadata(void *arch_model, loom_meta_visit_fn visit
     return LOOM_OK;
 }
 
-static loom_status lm_init(const loom_host_api *host, void **state, char *reason, size_t reason_size) {
-    (void)reason;
-    (void)reason_size;
-    g_host = host;
-    *state = NULL;
-    return LOOM_OK;
-}
-
 static const loom_arch_api lm_api = {
     sizeof(loom_arch_api), lm_match,         lm_model_init, lm_model_free,       lm_model_dims,      lm_context_init,
     lm_context_free,       lm_context_reset, lm_forward,    lm_describe_weights, lm_export_metadata,
@@ -1135,7 +1124,7 @@ static const loom_plugin_desc lm_desc = {
     0,
     NULL,
     &lm_api,
-    lm_init,
+    ac_plugin_init,
     NULL,
 };
 
