@@ -211,6 +211,9 @@ void cpu_rope(void *task, int ith, int nth) {
 
 /* ---- softmax ---- */
 
+/* Columns visible to row i1 under the causal rule of SOFTMAX / GROUPED_SOFTMAX: 0 .. first+i1. */
+static int64_t causal_limit(int64_t last, int64_t n) { return last < 0 ? 0 : (last + 1 < n ? last + 1 : n); }
+
 void cpu_softmax(void *task, int ith, int nth) {
     const cpu_task *t = task;
     const loom_tensor_view *x = t->src[0], *m = t->n_src > 1 ? t->src[1] : NULL, *y = t->dst;
@@ -228,11 +231,7 @@ void cpu_softmax(void *task, int ith, int nth) {
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
         const float *mr = m ? bcast_row(m, i1, i2, i3, tmp) : NULL;
         /* columns >= limit are masked by causality */
-        int64_t limit = n;
-        if (causal) {
-            int64_t last = first + i1;
-            limit = last < 0 ? 0 : (last + 1 < n ? last + 1 : n);
-        }
+        const int64_t limit = causal ? causal_limit(first + i1, n) : n;
         float mx = -INFINITY;
         for (int64_t i = 0; i < limit; i++) {
             float v = xr[i] * scale + (mr ? mr[i] : 0.0f);
@@ -283,11 +282,7 @@ void cpu_grouped_softmax(void *task, int ith, int nth) {
         const float *xr = (const float *)(const void *)cpu_row(x, i1, i2, i3);
         const int32_t *lm = (const int32_t *)(const void *)cpu_row(f, i1 % f->ne[1], i2 % f->ne[2], i3 % f->ne[3]);
         float *yr = (float *)(void *)cpu_row(y, i1, i2, i3);
-        int64_t limit = n;
-        if (causal) {
-            int64_t last = first + i1;
-            limit = last < 0 ? 0 : (last + 1 < n ? last + 1 : n);
-        }
+        const int64_t limit = causal ? causal_limit(first + i1, n) : n;
         /* scaled scores and the current block (that of the last visible column) */
         int64_t cur = -1, blk = 0;
         for (int64_t j = 0; j < n; j++) {
