@@ -13,7 +13,7 @@ LOOM_TEST_MODEL=$(scripts/get-model.sh)
 export LOOM_TEST_MODEL
 
 # long: fuzzers for a bounded time, long-context runs (LOOM_TEST_LONG=1 adds them);
-# known-gap: tests of targets not met yet, kept runnable and visible (`ctest -L known-gap`).
+# known-gap: tests of targets not met yet, kept runnable and visible (`ctest -L known-gap`; none at present).
 exclude="long|known-gap"
 [ "${LOOM_TEST_LONG:-0}" = 1 ] && exclude="known-gap"
 
